@@ -1,0 +1,163 @@
+"""The ``oversight`` command. Its command names, flags and file formats are a public contract."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from oversight import __version__
+from oversight.errors import UserError
+from oversight.secrets import load_dotenv_file
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _parse_roles(values: tuple[str, ...]) -> dict[str, str]:
+    roles: dict[str, str] = {}
+    for value in values:
+        role, sep, spec = value.partition("=")
+        if not sep or not role or not spec:
+            raise UserError(f"--role {value!r}: expected ROLE=SPEC, e.g. judge=openai/gpt-4o-mini")
+        roles[role] = spec
+    return roles
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="oversight")
+def cli() -> None:
+    """Run scalable-oversight protocols between LLM agents and a judge, and score the transcripts."""
+
+
+@cli.command()
+@click.argument("protocol")
+@click.option("--task", default="mini-stories", show_default=True, help="Built-in task name or a JSONL/CSV file.")
+@click.option("--limit", type=click.IntRange(min=1), help="Play only the first N items.")
+@click.option("--model", help="Model spec for every role, e.g. openai/gpt-4o-mini or scripted/debater.")
+@click.option("--role", "roles", multiple=True, metavar="ROLE=SPEC", help="Model spec for one role (repeatable).")
+@click.option("--judge", help="Model spec for the judge role.")
+@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True, help="Debate rounds.")
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: results/<protocol>-<task>-<hash>).")
+@click.option("--max-connections", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Most model requests in flight at once.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the response cache.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated tasks.")
+@click.option("--prompts", type=click.Path(path_type=Path), help="Folder of templates overriding built-ins by name.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+              help="Seconds per model call before it is retried.")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Attempts per model call (429, 5xx, timeouts, connection errors).")
+def run(
+    protocol: str,
+    task: str,
+    limit: int | None,
+    model: str | None,
+    roles: tuple[str, ...],
+    judge: str | None,
+    rounds: int,
+    out: Path | None,
+    max_connections: int,
+    no_cache: bool,
+    seed: int,
+    prompts: Path | None,
+    timeout: float,
+    max_attempts: int,
+) -> None:
+    """Play PROTOCOL on every item of a task and score it."""
+    from oversight.protocol import ProtocolOptions
+    from oversight.runner import RunConfig, execute
+    from oversight.show import print_run_result
+
+    try:
+        config = RunConfig(
+            protocol=protocol,
+            task=task,
+            limit=limit,
+            model=model,
+            roles=_parse_roles(roles),
+            judge=judge,
+            options=ProtocolOptions(rounds=rounds),
+            seed=seed,
+            out=out,
+            max_connections=max_connections,
+            cache=not no_cache,
+            prompts=prompts,
+            timeout=timeout,
+            max_attempts=max_attempts,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    result = asyncio.run(execute(config, ["oversight", *sys.argv[1:]]))
+    print_run_result(result)
+    if result.status == "interrupted":
+        sys.exit(EXIT_INTERRUPTED)
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.argument("game_id", required=False)
+def show(run_dir: Path, game_id: str | None) -> None:
+    """Read a run's games in the terminal; with GAME_ID, one game's transcript."""
+    from oversight.runfolder import RunFolder
+    from oversight.show import print_game, print_run
+
+    folder = RunFolder.open_existing(run_dir)
+    if game_id is None:
+        print_run(folder)
+        return
+    matches = [r for r in folder.records() if r.game_id.startswith(game_id)]
+    if not matches:
+        raise UserError(f"{run_dir}: no game {game_id!r}")
+    if len(matches) > 1:
+        raise UserError(f"{run_dir}: {game_id!r} matches {len(matches)} games; give more of the id")
+    print_game(matches[0])
+
+
+@cli.command()
+def protocols() -> None:
+    """List the registered protocols."""
+    from oversight.protocol import PROTOCOLS
+    from oversight.show import print_listing
+
+    rows = []
+    for name in PROTOCOLS.names():
+        cls = PROTOCOLS.get(name)
+        rows.append((name, ", ".join(cls.roles), cls.description))
+    print_listing("protocols", ("name", "roles", "description"), rows)
+
+
+@cli.command()
+def tasks() -> None:
+    """List the built-in task sets with their sizes."""
+    from oversight.show import print_listing
+    from oversight.tasks import TASKS
+
+    rows = []
+    for name in TASKS.names():
+        task = TASKS.get(name)(0)
+        rows.append((name, str(len(task.items)), task.description))
+    print_listing("tasks", ("name", "items", "description"), rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    load_dotenv_file()
+    try:
+        cli.main(args=argv, prog_name="oversight", standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        ctx_hint = ""
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            ctx_hint = f" (see '{exc.ctx.command_path} --help')"
+        print(f"oversight: error: {exc.format_message()}{ctx_hint}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except UserError as exc:
+        print(f"oversight: error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)

@@ -1,0 +1,39 @@
+"""The models of one run: one backend per spec, the response cache in front of them, closed together."""
+
+from __future__ import annotations
+
+from oversight.models import create_backend
+from oversight.models.base import BackendOptions, ChatMessage, Completion, GenerationSettings, ModelBackend
+from oversight.models.cache import ResponseCache, cache_key
+
+
+class ModelPool:
+    def __init__(self, options: BackendOptions, cache: ResponseCache | None = None) -> None:
+        self.options = options
+        self.cache = cache
+        self._backends: dict[str, ModelBackend] = {}
+
+    def backend(self, spec: str) -> ModelBackend:
+        if spec not in self._backends:
+            self._backends[spec] = create_backend(spec, self.options)
+        return self._backends[spec]
+
+    async def complete(
+        self, spec: str, messages: list[ChatMessage], settings: GenerationSettings, sample: int = 0
+    ) -> Completion:
+        backend = self.backend(spec)
+        if self.cache is None or not backend.cacheable:
+            return await backend.complete(messages, settings, sample)
+        key = cache_key(backend.cache_identity(), messages, settings, sample)
+        if (hit := self.cache.get(key)) is not None:
+            return hit
+        completion = await backend.complete(messages, settings, sample)
+        self.cache.put(key, completion)
+        return completion
+
+    async def aclose(self) -> None:
+        for backend in self._backends.values():
+            await backend.aclose()
+        self._backends.clear()
+        if self.cache is not None:
+            self.cache.close()

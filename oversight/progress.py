@@ -1,0 +1,82 @@
+"""Run progress: a rich progress bar on a terminal, a plain line per tenth of the run otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from oversight.records import GameRecord
+
+
+def _human(n: float) -> str:
+    for unit in ("", "k", "M", "G"):
+        if abs(n) < 1000:
+            return f"{n:.0f}{unit}" if unit == "" else f"{n:.1f}{unit}"
+        n /= 1000
+    return f"{n:.1f}T"
+
+
+class RunProgress:
+    def __init__(self, total: int, already_done: int, label: str, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.total = total
+        self.done = already_done
+        self.failed = 0
+        self.tokens = 0
+        self.label = label
+        self._started = time.monotonic()
+        self._start_done = already_done
+        self._next_line = 0
+        self._progress: Progress | None = None
+        if self.stream.isatty():
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[failed]} failed · {task.fields[tokens]} tokens · {task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(file=self.stream),
+                transient=False,
+            )
+            self._task = self._progress.add_task(label, total=total, completed=already_done, **self._fields())
+            self._progress.start()
+        else:
+            self._line(force=True)
+
+    def _rate(self) -> str:
+        elapsed = time.monotonic() - self._started
+        played = self.done - self._start_done
+        return f"{played / elapsed:.2f} games/s" if elapsed > 0 and played else "- games/s"
+
+    def _fields(self) -> dict[str, str]:
+        return {"failed": str(self.failed), "tokens": _human(self.tokens), "rate": self._rate()}
+
+    def _line(self, force: bool = False) -> None:
+        step = max(1, self.total // 10)
+        if not force and self.done < self._next_line and self.done != self.total:
+            return
+        self._next_line = (self.done // step + 1) * step
+        f = self._fields()
+        print(
+            f"{self.label}: {self.done}/{self.total} games, {f['failed']} failed, {f['tokens']} tokens, {f['rate']}",
+            file=self.stream,
+            flush=True,
+        )
+
+    def game_finished(self, record: GameRecord) -> None:
+        self.done += 1
+        self.failed += record.status == "failed"
+        self.tokens += sum(call.usage.total_tokens for call in record.calls if not call.cached)
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self.done, **self._fields())
+        else:
+            self._line()
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()

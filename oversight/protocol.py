@@ -1,0 +1,114 @@
+"""What a protocol is: the rules of one game, played through a :class:`GameContext`.
+
+A protocol lists the games an item gives rise to (:meth:`Protocol.setups`) and plays one
+(:meth:`Protocol.play`). It talks to its roles only through the context, which renders the role's prompt
+template and asks the role's model; it never sees HTTP, files or the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from oversight.models.base import Completion, GenerationSettings
+from oversight.models.pool import ModelPool
+from oversight.prompts import PromptLibrary
+from oversight.records import ModelCall, Turn, Verdict
+from oversight.registry import Registry
+from oversight.tasks.items import TaskItem
+
+#: a new protocol is one module in protocols/ plus one line here (or an entry point in ``oversight.protocols``)
+PROTOCOLS = Registry(
+    "oversight.protocols",
+    "protocol",
+    builtins={
+        "debate": "protocols.debate:Debate",
+    },
+)
+
+
+class ProtocolOptions(BaseModel):
+    """Settings that change how games are played; all of them are part of a run's fingerprint."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rounds: int = Field(default=2, ge=1)
+    #: play every item in every seating (True) or in one seating chosen by the item (False)
+    both_seatings: bool = True
+    max_tokens: int = Field(default=300, gt=0)
+    temperature: float = Field(default=0.0, ge=0.0)
+
+
+@dataclass(frozen=True)
+class GameSetup:
+    """One game to play: an item, the protocol, who sits where, and which sample of it this is."""
+
+    protocol: str
+    task: str
+    item: TaskItem
+    seating: dict[str, int] = field(default_factory=dict)
+    sample: int = 0
+
+    @property
+    def game_id(self) -> str:
+        seats = ",".join(f"{seat}={choice}" for seat, choice in sorted(self.seating.items()))
+        key = "\x1f".join([self.protocol, self.task, self.item.id, seats, str(self.sample)])
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass
+class GameOutcome:
+    turns: list[Turn]
+    verdict: Verdict | None = None
+
+
+class GameContext:
+    """The only door from a protocol to the models: prompts in, completions out, every call accounted."""
+
+    def __init__(
+        self, protocol: str, roles: dict[str, str], pool: ModelPool, prompts: PromptLibrary
+    ) -> None:
+        self.protocol = protocol
+        self.roles = roles
+        self._pool = pool
+        self._prompts = prompts
+        self.calls: list[ModelCall] = []
+
+    async def generate(
+        self,
+        role: str,
+        variables: dict[str, Any],
+        *,
+        template: str | None = None,
+        settings: GenerationSettings,
+        sample: int = 0,
+    ) -> Completion:
+        """Render ``prompts/<protocol>/<template or role>.j2`` and ask the model bound to ``role``."""
+        messages = self._prompts.render(f"{self.protocol}/{template or role}.j2", variables)
+        spec = self.roles[role]
+        completion = await self._pool.complete(spec, messages, settings, sample)
+        self.calls.append(ModelCall(role=role, model=spec, usage=completion.usage, cached=completion.cached))
+        return completion
+
+
+class Protocol(ABC):
+    name: ClassVar[str]
+    #: the roles a game needs; each is bound to a model spec
+    roles: ClassVar[tuple[str, ...]]
+    description: ClassVar[str] = ""
+
+    def __init__(self, options: ProtocolOptions) -> None:
+        self.options = options
+
+    @abstractmethod
+    def setups(self, task: str, items: Iterable[TaskItem]) -> Iterable[GameSetup]:
+        """Every game this protocol plays on these items."""
+
+    @abstractmethod
+    async def play(self, game: GameSetup, ctx: GameContext) -> GameOutcome:
+        """Play one game to the end; raise to have it recorded as failed."""

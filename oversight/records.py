@@ -1,0 +1,136 @@
+"""Everything written to a run folder, as pydantic models with a schema version.
+
+``transcripts.jsonl`` holds one :class:`GameRecord` per line; ``run.json`` one :class:`RunManifest`;
+``summary.json`` one :class:`RunSummary`. Records carry model specs, never keys.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from oversight.models.base import Usage
+
+SCHEMA_VERSION = 1
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ModelCall(BaseModel):
+    """One request a role made, for usage accounting."""
+
+    role: str
+    model: str
+    usage: Usage
+    cached: bool = False
+
+
+class Turn(BaseModel):
+    role: str
+    content: str
+    #: the seat the judge saw this speaker in ("A", "B", ...), when the protocol has seats
+    seat: str | None = None
+    round: int | None = None
+    usage: Usage = Field(default_factory=Usage)
+    #: protocol-specific facts about the turn (quotes and their verification, candidates, …)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class Verdict(BaseModel):
+    #: index into the item's choices, or None when the judge gave no usable answer
+    choice: int | None
+    probabilities: list[float] | None = None
+    #: "logprobs" when read from token probabilities, "stated" when parsed from the text, None if invalid
+    source: Literal["logprobs", "stated"] | None = None
+    raw: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return self.choice is not None
+
+
+class GameRecord(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    game_id: str
+    protocol: str
+    task: str
+    item_id: str
+    #: which choice each seat defends, keyed by seat, e.g. {"A": 1, "B": 0}; empty for protocols without seats
+    seating: dict[str, int] = Field(default_factory=dict)
+    sample: int = 0
+    status: Literal["complete", "failed"]
+    roles: dict[str, str]
+    question: str
+    choices: list[str]
+    answer: int | None
+    turns: list[Turn] = Field(default_factory=list)
+    verdict: Verdict | None = None
+    correct: bool | None = None
+    error: str | None = None
+    calls: list[ModelCall] = Field(default_factory=list)
+    started_at: datetime
+    finished_at: datetime
+
+
+class RunManifest(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    command: list[str]
+    config: dict[str, Any]
+    #: fingerprint of the settings that decide which games exist and how they are played
+    config_hash: str
+    models: dict[str, str]
+    package_version: str
+    python_version: str
+    seed: int
+    started_at: datetime
+    ended_at: datetime | None = None
+    status: Literal["running", "complete", "interrupted", "aborted"] = "running"
+    error: str | None = None
+
+
+class UsageTotals(BaseModel):
+    calls: int = 0
+    cached_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, call: ModelCall) -> None:
+        self.calls += 1
+        self.cached_calls += int(call.cached)
+        self.prompt_tokens += call.usage.prompt_tokens
+        self.completion_tokens += call.usage.completion_tokens
+
+
+class Interval(BaseModel):
+    low: float
+    high: float
+
+
+class ProtocolSummary(BaseModel):
+    games: int = 0
+    complete: int = 0
+    failed: int = 0
+    judged: int = 0
+    invalid_verdicts: int = 0
+    correct: int = 0
+    accuracy: float | None = None
+    accuracy_ci95: Interval | None = None
+
+
+class RunSummary(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    games: int
+    complete: int
+    failed: int
+    pending: int
+    accuracy: float | None
+    accuracy_ci95: Interval | None
+    by_protocol: dict[str, ProtocolSummary]
+    usage_by_role: dict[str, UsageTotals]
+    usage_by_model: dict[str, UsageTotals]

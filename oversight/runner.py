@@ -1,0 +1,224 @@
+"""One run from config to run folder: resolve names, plan games, resume, play, summarise."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from oversight import __version__
+from oversight.defaults import RESULTS_DIR, default_role_spec
+from oversight.errors import FatalRunError, UserError
+from oversight.models.base import BackendOptions
+from oversight.models.cache import ResponseCache, default_cache_dir
+from oversight.models.pool import ModelPool
+from oversight.orchestrator import play_all
+from oversight.progress import RunProgress
+from oversight.prompts import PromptLibrary
+from oversight.protocol import PROTOCOLS, GameContext, GameSetup, Protocol, ProtocolOptions
+from oversight.records import GameRecord, RunManifest, RunSummary, utc_now
+from oversight.runfolder import RunFolder, TranscriptWriter
+from oversight.scoring import summarize
+from oversight.secrets import redact
+from oversight.tasks import TaskSet, load_task
+
+
+class RunConfig(BaseModel):
+    """Everything a ``run`` command says; written to ``run.json`` (specs only, never keys)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protocol: str
+    task: str = "mini-stories"
+    limit: int | None = Field(default=None, ge=1)
+    model: str | None = None
+    roles: dict[str, str] = Field(default_factory=dict)
+    judge: str | None = None
+    options: ProtocolOptions = Field(default_factory=ProtocolOptions)
+    seed: int = 0
+    out: Path | None = None
+    max_connections: int = Field(default=64, ge=1)
+    cache: bool = True
+    prompts: Path | None = None
+    timeout: float = Field(default=120.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1)
+
+
+@dataclass
+class RunResult:
+    folder: RunFolder
+    status: Literal["complete", "interrupted"]
+    summary: RunSummary
+    manifest: RunManifest
+
+
+def resolve_roles(protocol: type[Protocol], config: RunConfig) -> dict[str, str]:
+    roles = {role: config.model or default_role_spec(role) for role in protocol.roles}
+    if config.judge is not None:
+        if "judge" not in roles:
+            raise UserError(f"--judge: protocol {protocol.name!r} has no judge")
+        roles["judge"] = config.judge
+    for role, spec in config.roles.items():
+        if role not in roles:
+            raise UserError(f"--role {role}=…: protocol {protocol.name!r} has no role {role!r} (roles: {', '.join(roles)})")
+        roles[role] = spec
+    return roles
+
+
+def _task_identity(config: RunConfig, task: TaskSet) -> dict[str, str]:
+    if task.source == "built-in":
+        return {"task": task.name, "seed": str(config.seed)}
+    digest = hashlib.sha256(Path(task.source).read_bytes()).hexdigest()
+    return {"task": str(Path(task.source).resolve()), "sha256": digest}
+
+
+def config_hash(config: RunConfig, roles: dict[str, str], task: TaskSet) -> str:
+    """Settings that decide which games exist and how they are played (not the limit, out or concurrency)."""
+    decisive = {
+        "protocol": config.protocol,
+        "task": _task_identity(config, task),
+        "roles": roles,
+        "options": config.options.model_dump(mode="json"),
+        "prompts": str(config.prompts.resolve()) if config.prompts else None,
+    }
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
+
+
+class GamePlayer:
+    """Turns one setup into one record, whatever happens inside the protocol."""
+
+    def __init__(self, protocol: Protocol, roles: dict[str, str], pool: ModelPool, prompts: PromptLibrary) -> None:
+        self.protocol = protocol
+        self.roles = roles
+        self.pool = pool
+        self.prompts = prompts
+
+    async def __call__(self, setup: GameSetup) -> GameRecord:
+        ctx = GameContext(self.protocol.name, self.roles, self.pool, self.prompts)
+        started = utc_now()
+        item = setup.item
+        base = {
+            "game_id": setup.game_id,
+            "protocol": setup.protocol,
+            "task": setup.task,
+            "item_id": item.id,
+            "seating": setup.seating,
+            "sample": setup.sample,
+            "roles": self.roles,
+            "question": item.question,
+            "choices": item.choices,
+            "answer": item.answer,
+            "started_at": started,
+        }
+        try:
+            outcome = await self.protocol.play(setup, ctx)
+        except FatalRunError:
+            raise
+        except Exception as exc:  # one game's failure is that game's record, never the run's crash
+            return GameRecord(
+                **base,
+                status="failed",
+                error=redact(f"{type(exc).__name__}: {exc}"),
+                calls=ctx.calls,
+                finished_at=utc_now(),
+            )
+        verdict = outcome.verdict
+        correct = None if verdict is None else verdict.choice == item.answer
+        return GameRecord(
+            **base,
+            status="complete",
+            turns=outcome.turns,
+            verdict=verdict,
+            correct=correct,
+            calls=ctx.calls,
+            finished_at=utc_now(),
+        )
+
+
+def default_out(config: RunConfig, task: TaskSet, fingerprint: str) -> Path:
+    return RESULTS_DIR / f"{config.protocol}-{task.name}-{fingerprint[:8]}"
+
+
+async def execute(config: RunConfig, command: list[str]) -> RunResult:
+    protocol_cls: type[Protocol] = PROTOCOLS.get(config.protocol)
+    protocol = protocol_cls(config.options)
+    task = load_task(config.task, seed=config.seed)
+    roles = resolve_roles(protocol_cls, config)
+    prompts = PromptLibrary(config.prompts)
+    options = BackendOptions(
+        max_connections=config.max_connections,
+        timeout=config.timeout,
+        max_attempts=config.max_attempts,
+        connection_slots=asyncio.Semaphore(config.max_connections),
+    )
+    cache = ResponseCache(default_cache_dir() / "responses.sqlite") if config.cache else None
+    pool = ModelPool(options, cache)
+    try:
+        for spec in roles.values():
+            pool.backend(spec)  # unknown providers and policies fail here, before anything is written
+        fingerprint = config_hash(config, roles, task)
+        folder = RunFolder(config.out or default_out(config, task, fingerprint))
+        manifest = _start_manifest(folder, config, roles, fingerprint, command)
+        done = {record.game_id for record in folder.prepare_resume()}
+        items = task.items[: config.limit] if config.limit else task.items
+        setups = list(protocol.setups(task.name, items))
+        todo = [s for s in setups if s.game_id not in done]
+        already = len(setups) - len(todo)
+        progress = RunProgress(len(setups), already, f"{config.protocol} on {task.name}")
+        writer = TranscriptWriter(folder.transcripts_path)
+        status: Literal["complete", "interrupted"] = "interrupted"
+        try:
+            status = await play_all(todo, GamePlayer(protocol, roles, pool, prompts), writer, progress, config.max_connections * 2)
+        except FatalRunError as exc:
+            manifest.status, manifest.error = "aborted", redact(str(exc))
+            raise
+        finally:
+            await writer.close()
+            progress.close()
+            planned_ids = {s.game_id for s in setups}
+            records = [r for r in folder.records() if r.game_id in planned_ids]
+            summary = summarize(folder.path.name, records, planned=len(setups))
+            folder.write_summary(summary)
+            manifest.ended_at = utc_now()
+            if manifest.status == "running":
+                manifest.status = status
+            folder.write_manifest(manifest)
+    finally:
+        await pool.aclose()
+    return RunResult(folder=folder, status=status, summary=summary, manifest=manifest)
+
+
+def _start_manifest(
+    folder: RunFolder, config: RunConfig, roles: dict[str, str], fingerprint: str, command: list[str]
+) -> RunManifest:
+    started_at = utc_now()
+    if folder.manifest_path.exists():
+        previous = folder.read_manifest()
+        started_at = previous.started_at
+        if previous.config_hash != fingerprint:
+            raise UserError(
+                f"{folder.path}: holds a run with other settings (protocol, task, models, rounds or prompts); "
+                "use another --out to start a new run"
+            )
+    folder.path.mkdir(parents=True, exist_ok=True)
+    manifest = RunManifest(
+        run_id=folder.path.name,
+        command=[redact(arg) for arg in command],
+        config=config.model_dump(mode="json"),
+        config_hash=fingerprint,
+        models=roles,
+        package_version=__version__,
+        python_version=platform.python_version(),
+        seed=config.seed,
+        started_at=started_at,
+    )
+    folder.write_manifest(manifest)
+    return manifest
+
+

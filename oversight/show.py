@@ -1,0 +1,130 @@
+"""Terminal views of runs and games. Model text is shown as plain text, never interpreted as markup."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from oversight.records import GameRecord, Interval, RunSummary
+from oversight.runfolder import RunFolder
+from oversight.verdicts import choice_labels
+
+if TYPE_CHECKING:
+    from oversight.runner import RunResult
+
+SEAT_STYLES = {"A": "cyan", "B": "magenta"}
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+def _pct(value: float | None, ci: Interval | None = None) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.1%}"
+    return f"{text} [{ci.low:.1%}, {ci.high:.1%}]" if ci else text
+
+
+def summary_table(summary: RunSummary) -> Table:
+    table = Table(title=f"run {summary.run_id}", title_justify="left")
+    for column in ("protocol", "games", "complete", "failed", "invalid verdicts", "judge accuracy (95% CI)"):
+        table.add_column(column, justify="left" if column == "protocol" else "right")
+    for name, p in summary.by_protocol.items():
+        table.add_row(
+            name, str(p.games), str(p.complete), str(p.failed), str(p.invalid_verdicts), _pct(p.accuracy, p.accuracy_ci95)
+        )
+    if summary.pending:
+        table.caption = f"{summary.pending} games not played yet (rerun the same command to resume)"
+    return table
+
+
+def usage_table(summary: RunSummary) -> Table:
+    table = Table(title="token usage by role", title_justify="left")
+    for column in ("role", "calls", "cached", "prompt tokens", "completion tokens"):
+        table.add_column(column, justify="left" if column == "role" else "right")
+    for role, usage in summary.usage_by_role.items():
+        table.add_row(role, str(usage.calls), str(usage.cached_calls), str(usage.prompt_tokens), str(usage.completion_tokens))
+    return table
+
+
+def print_run_result(result: RunResult) -> None:
+    console = _console()
+    console.print(summary_table(result.summary))
+    console.print(usage_table(result.summary))
+    status = "interrupted: rerun the same command to resume" if result.status == "interrupted" else "complete"
+    console.print(Text(f"{status} · transcripts in {result.folder.transcripts_path}"))
+
+
+def _verdict_text(record: GameRecord) -> Text:
+    if record.status == "failed":
+        return Text("failed", style="red")
+    if record.verdict is None:
+        return Text("-")
+    if record.verdict.choice is None:
+        return Text("invalid", style="yellow")
+    label = choice_labels(len(record.choices))[record.verdict.choice]
+    style = "green" if record.correct else "red"
+    prob = record.verdict.probabilities
+    suffix = f" ({prob[record.verdict.choice]:.0%})" if prob else ""
+    return Text(f"{label}{suffix}", style=style)
+
+
+def print_run(folder: RunFolder) -> None:
+    console = _console()
+    manifest = folder.read_manifest()
+    summary = folder.read_summary()
+    console.print(Text(f"{folder.path} · {manifest.status} · started {manifest.started_at:%Y-%m-%d %H:%M:%S} UTC"))
+    console.print(Text("roles: " + ", ".join(f"{r}={s}" for r, s in manifest.models.items())))
+    if summary is not None:
+        console.print(summary_table(summary))
+    games = Table(title="games", title_justify="left")
+    for column in ("game", "protocol", "item", "seating", "status", "verdict", "correct"):
+        games.add_column(column)
+    for record in folder.records():
+        seating = " ".join(f"{seat}:{choice_labels(len(record.choices))[c]}" for seat, c in record.seating.items())
+        correct = "-" if record.correct is None else ("yes" if record.correct else "no")
+        games.add_row(
+            record.game_id, record.protocol, Text(record.item_id), seating, record.status, _verdict_text(record), correct
+        )
+    console.print(games)
+
+
+def print_game(record: GameRecord) -> None:
+    console = _console()
+    labels = choice_labels(len(record.choices))
+    header = Text()
+    header.append(f"game {record.game_id} · {record.protocol} · item {record.item_id}\n", style="bold")
+    header.append(record.question + "\n")
+    for label, choice in zip(labels, record.choices, strict=True):
+        mark = " (correct)" if record.answer is not None and labels.index(label) == record.answer else ""
+        header.append(f"  {label}. {choice}{mark}\n")
+    console.print(header)
+    for turn in record.turns:
+        style = SEAT_STYLES.get(turn.seat or "", "white")
+        side = turn.meta.get("side")
+        title = turn.role + (f" · seat {turn.seat}" if turn.seat else "") + (f" · round {turn.round}" if turn.round else "")
+        title += f" · {side}" if side else ""
+        console.print(Panel(Text(turn.content), title=Text(title), title_align="left", border_style=style))
+    if record.error:
+        console.print(Text(f"error: {record.error}", style="red"))
+    verdict = Text("verdict: ")
+    verdict.append_text(_verdict_text(record))
+    if record.verdict and record.verdict.probabilities:
+        probs = ", ".join(f"{lab} {p:.0%}" for lab, p in zip(labels, record.verdict.probabilities, strict=True))
+        verdict.append(f"   probabilities: {probs} (from {record.verdict.source})")
+    console.print(verdict)
+
+
+def print_listing(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    _console().print(table)

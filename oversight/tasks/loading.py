@@ -1,0 +1,112 @@
+"""Reading task files: JSONL or CSV with ``id``, ``question``, ``choices``, ``answer`` and optional ``passage``.
+
+Every problem is reported as one line naming the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from oversight.errors import UserError
+from oversight.tasks.items import TaskItem, TaskSet
+from oversight.tasks.registry import TASKS
+
+_FIELDS = ("id", "question", "choices", "answer", "passage", "meta")
+
+
+def _first_error(path: Path, line: int, exc: ValidationError) -> UserError:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "item"
+    return UserError(f"{path}:{line}: field {where!r}: {err['msg']}")
+
+
+def _item(path: Path, line: int, row: dict[str, Any], seen: set[str]) -> TaskItem:
+    if "id" in row and not isinstance(row["id"], str):
+        row = {**row, "id": str(row["id"])}
+    unknown = set(row) - set(_FIELDS)
+    if unknown:
+        raise UserError(f"{path}:{line}: unknown field(s) {', '.join(sorted(unknown))} (expected {', '.join(_FIELDS)})")
+    try:
+        item = TaskItem.model_validate(row)
+    except ValidationError as exc:
+        raise _first_error(path, line, exc) from None
+    if item.id in seen:
+        raise UserError(f"{path}:{line}: field 'id': duplicate id {item.id!r}")
+    seen.add(item.id)
+    return item
+
+
+def _read_jsonl(path: Path, text: str) -> list[TaskItem]:
+    items: list[TaskItem] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+        items.append(_item(path, number, row, seen))
+    return items
+
+
+def _csv_choices(path: Path, line: int, value: str) -> list[str]:
+    value = value.strip()
+    if value.startswith("["):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            raise UserError(f"{path}:{line}: field 'choices': not a valid JSON list") from None
+        return parsed
+    return [part.strip() for part in value.split("|")]
+
+
+def _read_csv(path: Path, text: str) -> list[TaskItem]:
+    items: list[TaskItem] = []
+    seen: set[str] = set()
+    reader = csv.DictReader(text.splitlines())
+    missing = {"id", "question", "choices", "answer"} - set(reader.fieldnames or [])
+    if missing:
+        raise UserError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}")
+    for row in reader:
+        line = reader.line_num
+        parsed: dict[str, Any] = {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+        if "choices" in parsed:
+            parsed["choices"] = _csv_choices(path, line, parsed["choices"])
+        if "answer" in parsed:
+            try:
+                parsed["answer"] = int(parsed["answer"])
+            except ValueError:
+                raise UserError(f"{path}:{line}: field 'answer': {parsed['answer']!r} is not an integer index") from None
+        items.append(_item(path, line, parsed, seen))
+    return items
+
+
+def load_task_file(path: Path) -> TaskSet:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read task file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: task file is not UTF-8 text") from None
+    items = _read_csv(path, text) if path.suffix.lower() == ".csv" else _read_jsonl(path, text)
+    if not items:
+        raise UserError(f"{path}: task file has no items")
+    return TaskSet(name=path.stem, items=items, source=str(path))
+
+
+def load_task(name_or_path: str, seed: int = 0) -> TaskSet:
+    """A registered task name, or a path to a ``.jsonl``/``.json``/``.csv`` file."""
+    path = Path(name_or_path)
+    if path.suffix.lower() in (".jsonl", ".json", ".csv") or path.exists():
+        if not path.exists():
+            raise UserError(f"{path}: task file not found")
+        return load_task_file(path)
+    return TASKS.get(name_or_path)(seed)
