@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
@@ -145,6 +146,7 @@ def tasks() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="oversight: %(message)s")
     load_dotenv_file()
     try:
         cli.main(args=argv, prog_name="oversight", standalone_mode=False)

@@ -72,6 +72,9 @@ class ModelCallError(Exception):
     """A model call failed for good (retries exhausted, or a request the server rejects): the game fails."""
 
 
+_SECRET_PARAMS = frozenset({"api_key", "key", "token", "secret", "password"})
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A parsed spec string: ``provider/name`` with optional ``?key=value&...`` settings."""
@@ -93,6 +96,11 @@ class ModelSpec:
             params = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
         except ValueError:
             raise UserError(f"model spec {raw!r}: malformed settings after '?' (expected key=value&key=value)") from None
+        if _SECRET_PARAMS & set(params):
+            raise UserError(
+                f"model spec {provider}/{name}: keys do not belong in specs (they are written to run.json); "
+                "use OPENAI_API_KEY, a .env file, or api_key_env=VARIABLE"
+            )
         return cls(raw=raw, provider=provider, name=name, params=params)
 
 
@@ -104,6 +112,8 @@ class BackendOptions:
     timeout: float = 120.0
     max_attempts: int = 6
     requests_per_second: float | None = None
+    #: seconds before the first retry; later retries wait exponentially longer, with jitter
+    backoff: float = 0.5
     connection_slots: asyncio.Semaphore | None = None
 
 

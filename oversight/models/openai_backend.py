@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
+import logging
 import os
 import time
 from typing import Any, ClassVar
@@ -39,6 +40,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: servers such as vLLM or llama.cpp accept any key; the SDK insists on having one
 PLACEHOLDER_KEY = "no-key-required"
 MAX_RETRY_AFTER = 60.0
+
+log = logging.getLogger(__name__)
 
 class GarbageResponse(Exception):
     """The server answered 200 with something that is not a usable chat completion."""
@@ -114,6 +117,7 @@ class OpenAIBackend(ModelBackend):
         except ValueError as exc:
             raise UserError(f"model spec {spec.raw!r}: {exc}") from None
         self._endpoints = [_Endpoint(url, rps) for url in urls]
+        self._backoff = wait_exponential_jitter(multiplier=options.backoff, max=20.0, jitter=options.backoff)
         self._next = 0
 
     def cache_identity(self) -> dict[str, Any]:
@@ -145,13 +149,20 @@ class OpenAIBackend(ModelBackend):
         exc = state.outcome.exception() if state.outcome else None
         if exc is not None and (after := _retry_after(exc)) is not None:
             return min(after, MAX_RETRY_AFTER)
-        return wait_exponential_jitter(initial=0.5, max=20.0)(state)
+        return self._backoff(state)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        reason = _describe(exc) if exc else "no result"
+        log.warning(redact(f"{self.spec.raw}: attempt {state.attempt_number} failed ({reason}); retrying in {delay:.2f}s"))
 
     async def complete(self, messages: list[ChatMessage], settings: GenerationSettings, sample: int) -> Completion:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=self._wait,
             retry=retry_if_exception(_is_retryable),
+            before_sleep=self._log_retry,
             reraise=True,
         )
         endpoint = self._endpoints[0]

@@ -1,0 +1,67 @@
+"""Shared fixtures: an isolated working folder and cache, a loopback OpenAI-compatible server, a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from oversight.loopback import LoopbackServer
+
+API_KEY = "sk-test-5f1c0a9e7d3b42c8a6e1"
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty folder with a private response cache and no inherited endpoint settings."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OVERSIGHT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackServer]:
+    with LoopbackServer(api_key=API_KEY) as srv:
+        yield srv
+
+
+@pytest.fixture
+def openai_env(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch, workdir: Path) -> dict[str, str]:
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    return dict(os.environ)
+
+
+def oversight(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> CliResult:
+    """The installed command, in a subprocess, exactly as a user runs it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "oversight", *args],
+        capture_output=True,
+        text=True,
+        env=env if env is not None else dict(os.environ),
+        cwd=cwd,
+        timeout=300,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def read_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+HTTP_ROLES = ("--role", "debater_a=openai/debater", "--role", "debater_b=openai/debater", "--judge", "openai/judge")
