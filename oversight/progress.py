@@ -45,8 +45,6 @@ class RunProgress:
             )
             self._task = self._progress.add_task(label, total=total, completed=already_done, **self._fields())
             self._progress.start()
-        else:
-            self._line(force=True)
 
     def _rate(self) -> str:
         elapsed = time.monotonic() - self._started
@@ -56,9 +54,9 @@ class RunProgress:
     def _fields(self) -> dict[str, str]:
         return {"failed": str(self.failed), "tokens": _human(self.tokens), "rate": self._rate()}
 
-    def _line(self, force: bool = False) -> None:
+    def _line(self) -> None:
         step = max(1, self.total // 10)
-        if not force and self.done < self._next_line and self.done != self.total:
+        if self.done < self._next_line and self.done != self.total:
             return
         self._next_line = (self.done // step + 1) * step
         f = self._fields()

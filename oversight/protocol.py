@@ -100,6 +100,8 @@ class Protocol(ABC):
     name: ClassVar[str]
     #: the roles a game needs; each is bound to a model spec
     roles: ClassVar[tuple[str, ...]]
+    #: templates the protocol renders (``prompts/<name>/<template>.j2``), loaded before the first game
+    templates: ClassVar[tuple[str, ...]]
     description: ClassVar[str] = ""
 
     def __init__(self, options: ProtocolOptions) -> None:

@@ -151,6 +151,8 @@ async def execute(config: RunConfig, command: list[str]) -> RunResult:
     task = load_task(config.task, seed=config.seed)
     roles = resolve_roles(protocol_cls, config)
     prompts = PromptLibrary(config.prompts)
+    for template in protocol_cls.templates:
+        prompts.template(f"{protocol_cls.name}/{template}.j2")  # a missing or broken template stops us here
     options = BackendOptions(
         max_connections=config.max_connections,
         timeout=config.timeout,

@@ -84,7 +84,8 @@ def print_run(folder: RunFolder) -> None:
     if summary is not None:
         console.print(summary_table(summary))
     games = Table(title="games", title_justify="left")
-    for column in ("game", "protocol", "item", "seating", "status", "verdict", "correct"):
+    games.add_column("game", no_wrap=True)
+    for column in ("protocol", "item", "seating", "status", "verdict", "correct"):
         games.add_column(column)
     for record in folder.records():
         seating = " ".join(f"{seat}:{choice_labels(len(record.choices))[c]}" for seat, c in record.seating.items())
