@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -28,6 +30,21 @@ def _parse_roles(values: tuple[str, ...]) -> dict[str, str]:
     return roles
 
 
+def _parse_settings(values: tuple[str, ...], rounds: int | None) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {value!r}: expected KEY=VALUE, e.g. max_tokens=200")
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    if rounds is not None:
+        options["rounds"] = rounds
+    return options
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="oversight")
 def cli() -> None:
@@ -41,7 +58,9 @@ def cli() -> None:
 @click.option("--model", help="Model spec for every role, e.g. openai/gpt-4o-mini or scripted/debater.")
 @click.option("--role", "roles", multiple=True, metavar="ROLE=SPEC", help="Model spec for one role (repeatable).")
 @click.option("--judge", help="Model spec for the judge role.")
-@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True, help="Debate rounds.")
+@click.option("--rounds", type=click.IntRange(min=1), help="Rounds per game (protocol default if omitted).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Any other protocol setting (repeatable); VALUE is read as JSON when it parses.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: results/<protocol>-<task>-<hash>).")
 @click.option("--max-connections", type=click.IntRange(min=1), default=64, show_default=True,
               help="Most model requests in flight at once.")
@@ -59,7 +78,8 @@ def run(
     model: str | None,
     roles: tuple[str, ...],
     judge: str | None,
-    rounds: int,
+    rounds: int | None,
+    settings: tuple[str, ...],
     out: Path | None,
     max_connections: int,
     no_cache: bool,
@@ -69,7 +89,6 @@ def run(
     max_attempts: int,
 ) -> None:
     """Play PROTOCOL on every item of a task and score it."""
-    from oversight.protocol import ProtocolOptions
     from oversight.runner import RunConfig, execute
     from oversight.show import print_run_result
 
@@ -81,7 +100,7 @@ def run(
             model=model,
             roles=_parse_roles(roles),
             judge=judge,
-            options=ProtocolOptions(rounds=rounds),
+            options=_parse_settings(settings, rounds),
             seed=seed,
             out=out,
             max_connections=max_connections,

@@ -65,6 +65,9 @@ class GameSetup:
 class GameOutcome:
     turns: list[Turn]
     verdict: Verdict | None = None
+    #: set by protocols that score themselves; otherwise a verdict is correct when it picks the answer
+    correct: bool | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 class GameContext:
@@ -102,6 +105,10 @@ class Protocol(ABC):
     roles: ClassVar[tuple[str, ...]]
     #: templates the protocol renders (``prompts/<name>/<template>.j2``), loaded before the first game
     templates: ClassVar[tuple[str, ...]]
+    #: whether every item must be multiple-choice
+    needs_choices: ClassVar[bool] = False
+    #: the settings this protocol accepts (``--rounds``, ``--set KEY=VALUE``)
+    options_model: ClassVar[type[ProtocolOptions]] = ProtocolOptions
     description: ClassVar[str] = ""
 
     def __init__(self, options: ProtocolOptions) -> None:

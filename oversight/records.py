@@ -65,13 +65,16 @@ class GameRecord(BaseModel):
     status: Literal["complete", "failed"]
     roles: dict[str, str]
     question: str
-    choices: list[str]
-    answer: int | None
+    choices: list[str] = Field(default_factory=list)
+    #: index into ``choices``, or the exact answer of an open-ended item
+    answer: int | str | None
     turns: list[Turn] = Field(default_factory=list)
     verdict: Verdict | None = None
     correct: bool | None = None
     error: str | None = None
     calls: list[ModelCall] = Field(default_factory=list)
+    #: protocol-specific results (a decomposition tree, builder–breaker rounds, …)
+    meta: dict[str, Any] = Field(default_factory=dict)
     started_at: datetime
     finished_at: datetime
 

@@ -8,9 +8,9 @@ import json
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from oversight import __version__
 from oversight.defaults import RESULTS_DIR, default_role_spec
@@ -40,7 +40,8 @@ class RunConfig(BaseModel):
     model: str | None = None
     roles: dict[str, str] = Field(default_factory=dict)
     judge: str | None = None
-    options: ProtocolOptions = Field(default_factory=ProtocolOptions)
+    #: protocol settings, checked against the protocol's own options model
+    options: dict[str, Any] = Field(default_factory=dict)
     seed: int = 0
     out: Path | None = None
     max_connections: int = Field(default=64, ge=1)
@@ -48,6 +49,11 @@ class RunConfig(BaseModel):
     prompts: Path | None = None
     timeout: float = Field(default=120.0, gt=0)
     max_attempts: int = Field(default=6, ge=1)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options_as_dict(cls, value: Any) -> Any:
+        return value.model_dump(exclude_unset=True) if isinstance(value, BaseModel) else value
 
 
 @dataclass
@@ -78,13 +84,13 @@ def _task_identity(config: RunConfig, task: TaskSet) -> dict[str, str]:
     return {"task": str(Path(task.source).resolve()), "sha256": digest}
 
 
-def config_hash(config: RunConfig, roles: dict[str, str], task: TaskSet) -> str:
+def config_hash(config: RunConfig, options: ProtocolOptions, roles: dict[str, str], task: TaskSet) -> str:
     """Settings that decide which games exist and how they are played (not the limit, out or concurrency)."""
     decisive = {
         "protocol": config.protocol,
         "task": _task_identity(config, task),
         "roles": roles,
-        "options": config.options.model_dump(mode="json"),
+        "options": options.model_dump(mode="json"),
         "prompts": str(config.prompts.resolve()) if config.prompts else None,
     }
     return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
@@ -129,7 +135,9 @@ class GamePlayer:
                 finished_at=utc_now(),
             )
         verdict = outcome.verdict
-        correct = None if verdict is None else verdict.choice == item.answer
+        correct = outcome.correct
+        if correct is None and verdict is not None:
+            correct = verdict.choice == item.answer
         return GameRecord(
             **base,
             status="complete",
@@ -137,6 +145,7 @@ class GamePlayer:
             verdict=verdict,
             correct=correct,
             calls=ctx.calls,
+            meta=outcome.meta,
             finished_at=utc_now(),
         )
 
@@ -145,47 +154,70 @@ def default_out(config: RunConfig, task: TaskSet, fingerprint: str) -> Path:
     return RESULTS_DIR / f"{config.protocol}-{task.name}-{fingerprint[:8]}"
 
 
-async def execute(config: RunConfig, command: list[str]) -> RunResult:
+@dataclass
+class Plan:
+    """A run with every name resolved and every input checked, before anything is written."""
+
+    protocol: Protocol
+    task: TaskSet
+    roles: dict[str, str]
+    prompts: PromptLibrary
+    setups: list[GameSetup]
+    fingerprint: str
+
+
+def plan(config: RunConfig) -> Plan:
     protocol_cls: type[Protocol] = PROTOCOLS.get(config.protocol)
-    protocol = protocol_cls(config.options)
+    try:
+        options = protocol_cls.options_model.model_validate(config.options)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"{config.protocol} option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    protocol = protocol_cls(options)
     task = load_task(config.task, seed=config.seed)
+    items = task.items[: config.limit] if config.limit else task.items
+    if protocol_cls.needs_choices and (open_ended := next((i for i in items if not i.multiple_choice), None)):
+        raise UserError(f"task {task.name!r} item {open_ended.id!r}: {protocol_cls.name} needs choices")
     roles = resolve_roles(protocol_cls, config)
     prompts = PromptLibrary(config.prompts)
     for template in protocol_cls.templates:
         prompts.template(f"{protocol_cls.name}/{template}.j2")  # a missing or broken template stops us here
-    options = BackendOptions(
+    fingerprint = config_hash(config, options, roles, task)
+    return Plan(protocol, task, roles, prompts, list(protocol.setups(task.name, items)), fingerprint)
+
+
+async def execute(config: RunConfig, command: list[str]) -> RunResult:
+    run = plan(config)
+    backend_options = BackendOptions(
         max_connections=config.max_connections,
         timeout=config.timeout,
         max_attempts=config.max_attempts,
         connection_slots=asyncio.Semaphore(config.max_connections),
     )
     cache = ResponseCache(default_cache_dir() / "responses.sqlite") if config.cache else None
-    pool = ModelPool(options, cache)
+    pool = ModelPool(backend_options, cache)
     try:
-        for spec in roles.values():
+        for spec in run.roles.values():
             pool.backend(spec)  # unknown providers and policies fail here, before anything is written
-        fingerprint = config_hash(config, roles, task)
-        folder = RunFolder(config.out or default_out(config, task, fingerprint))
-        manifest = _start_manifest(folder, config, roles, fingerprint, command)
+        folder = RunFolder(config.out or default_out(config, run.task, run.fingerprint))
+        manifest = _start_manifest(folder, config, run.roles, run.fingerprint, command)
         done = {record.game_id for record in folder.prepare_resume()}
-        items = task.items[: config.limit] if config.limit else task.items
-        setups = list(protocol.setups(task.name, items))
-        todo = [s for s in setups if s.game_id not in done]
-        already = len(setups) - len(todo)
-        progress = RunProgress(len(setups), already, f"{config.protocol} on {task.name}")
+        todo = [s for s in run.setups if s.game_id not in done]
+        progress = RunProgress(len(run.setups), len(run.setups) - len(todo), f"{config.protocol} on {run.task.name}")
         writer = TranscriptWriter(folder.transcripts_path)
+        player = GamePlayer(run.protocol, run.roles, pool, run.prompts)
         status: Literal["complete", "interrupted"] = "interrupted"
         try:
-            status = await play_all(todo, GamePlayer(protocol, roles, pool, prompts), writer, progress, config.max_connections * 2)
+            status = await play_all(todo, player, writer, progress, concurrency=config.max_connections * 2)
         except FatalRunError as exc:
             manifest.status, manifest.error = "aborted", redact(str(exc))
             raise
         finally:
             await writer.close()
             progress.close()
-            planned_ids = {s.game_id for s in setups}
-            records = [r for r in folder.records() if r.game_id in planned_ids]
-            summary = summarize(folder.path.name, records, planned=len(setups))
+            planned = {s.game_id for s in run.setups}
+            records = [r for r in folder.records() if r.game_id in planned]
+            summary = summarize(folder.path.name, records, planned=len(planned))
             folder.write_summary(summary)
             manifest.ended_at = utc_now()
             if manifest.status == "running":

@@ -24,6 +24,7 @@ class Debate(Protocol):
     name: ClassVar[str] = "debate"
     roles: ClassVar[tuple[str, ...]] = ("debater_a", "debater_b", "judge")
     templates: ClassVar[tuple[str, ...]] = ("debater", "judge")
+    needs_choices: ClassVar[bool] = True
     description: ClassVar[str] = "two debaters argue opposite answers for N rounds; the judge cannot see the passage"
 
     def setups(self, task: str, items: Iterable[TaskItem]) -> Iterable[GameSetup]:

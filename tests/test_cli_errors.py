@@ -108,3 +108,12 @@ def test_show_an_unknown_game(workdir: Path) -> None:
 
 def test_missing_api_key_for_the_hosted_api(workdir: Path) -> None:
     _one_line_error(oversight("run", "debate", "--model", "openai/gpt-4o-mini"), "OPENAI_API_KEY is not set")
+
+
+def test_unknown_protocol_setting(workdir: Path) -> None:
+    _one_line_error(oversight("run", "debate", "--set", "colour=3"), "debate option colour", "Extra inputs")
+
+
+def test_open_ended_items_are_refused_by_debate(workdir: Path) -> None:
+    (workdir / "open.jsonl").write_text('{"id": "1", "question": "2+2?", "answer": "4"}\n')
+    _one_line_error(oversight("run", "debate", "--task", "open.jsonl"), "item '1'", "debate needs choices")

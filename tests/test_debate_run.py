@@ -129,3 +129,12 @@ def test_show_lists_games_and_renders_one(workdir: Path) -> None:
     assert game.returncode == 0, game.stderr
     assert record["question"] in game.stdout
     assert "seat A" in game.stdout and "seat B" in game.stdout and "verdict:" in game.stdout
+
+
+def test_protocol_settings_reach_the_game(workdir: Path) -> None:
+    result = oversight("run", "debate", "--limit", "1", "--set", "rounds=3", "--set", "both_seatings=false", "--out", "run")
+    assert result.returncode == 0, result.stderr
+    records = read_lines(workdir / "run" / "transcripts.jsonl")
+    assert len(records) == 1
+    assert max(t["round"] or 0 for t in records[0]["turns"]) == 3
+    assert json.loads((workdir / "run" / "run.json").read_text())["config"]["options"] == {"rounds": 3, "both_seatings": False}

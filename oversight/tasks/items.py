@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class TaskItem(BaseModel):
@@ -13,18 +13,32 @@ class TaskItem(BaseModel):
 
     id: str = Field(min_length=1)
     question: str = Field(min_length=1)
-    choices: list[str] = Field(min_length=2)
-    #: index into ``choices`` of the correct answer
-    answer: int
+    #: the options for a multiple-choice item; empty for an open-ended one
+    choices: list[str] = Field(default_factory=list)
+    #: index into ``choices`` of the correct answer, or the exact answer of an open-ended item
+    answer: int | str
     #: evidence the agents can read and the judge cannot (except in protocols that say otherwise)
     passage: str | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _answer_in_range(self) -> TaskItem:
-        if not 0 <= self.answer < len(self.choices):
-            raise ValueError(f"answer {self.answer} is not an index into {len(self.choices)} choices")
-        return self
+    @field_validator("choices")
+    @classmethod
+    def _not_one_choice(cls, choices: list[str]) -> list[str]:
+        if len(choices) == 1:
+            raise ValueError("a multiple-choice item needs at least two choices")
+        return choices
+
+    @field_validator("answer")
+    @classmethod
+    def _answer_fits_choices(cls, answer: int | str, info: ValidationInfo) -> int | str:
+        choices = info.data.get("choices") or []
+        if choices and not (isinstance(answer, int) and 0 <= answer < len(choices)):
+            raise ValueError(f"{answer!r} is not an index into {len(choices)} choices")
+        return answer
+
+    @property
+    def multiple_choice(self) -> bool:
+        return bool(self.choices)
 
 
 @dataclass
@@ -33,4 +47,3 @@ class TaskSet:
     items: list[TaskItem]
     description: str = ""
     source: str = "built-in"
-    extra: dict[str, Any] = field(default_factory=dict)
