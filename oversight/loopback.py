@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from oversight.models.base import ChatMessage, GenerationSettings
-from oversight.models.scripted import POLICIES
+from oversight.policies import POLICIES
 
 FAULTS = ("429", "500", "503", "garbage", "empty", "hang", "401", "400", "404")
 

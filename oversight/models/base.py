@@ -123,12 +123,11 @@ class ModelBackend(ABC):
     provider: ClassVar[str]
     #: whether responses are worth storing in the response cache (in-process policies are not)
     cacheable: ClassVar[bool] = True
-    #: spec settings this backend understands; anything else is a user error
-    known_params: ClassVar[frozenset[str]] = frozenset()
+    #: spec settings this backend understands (anything else is a user error); None passes all through
+    known_params: ClassVar[frozenset[str] | None] = frozenset()
 
     def __init__(self, spec: ModelSpec, options: BackendOptions) -> None:
-        unknown = set(spec.params) - self.known_params
-        if unknown:
+        if self.known_params is not None and (unknown := set(spec.params) - self.known_params):
             known = ", ".join(sorted(self.known_params)) or "none"
             raise UserError(f"model spec {spec.raw!r}: unknown setting(s) {', '.join(sorted(unknown))} (known: {known})")
         self.spec = spec
