@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from oversight.models.base import Completion, GenerationSettings
 from oversight.models.pool import ModelPool
 from oversight.prompts import PromptLibrary
-from oversight.records import ModelCall, Turn, Verdict
+from oversight.records import GameRecord, ModelCall, Turn, Verdict
 from oversight.registry import Registry
 from oversight.tasks.items import TaskItem
 
@@ -53,12 +53,17 @@ class GameSetup:
     item: TaskItem
     seating: dict[str, int] = field(default_factory=dict)
     sample: int = 0
+    phase: int = 0
+    #: what the game needs from earlier phases (in-context examples, …); not part of the game's identity
+    context: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def game_id(self) -> str:
         seats = ",".join(f"{seat}={choice}" for seat, choice in sorted(self.seating.items()))
-        key = "\x1f".join([self.protocol, self.task, self.item.id, seats, str(self.sample)])
-        return hashlib.sha256(key.encode()).hexdigest()[:16]
+        parts = [self.protocol, self.task, self.item.id, seats, str(self.sample)]
+        if self.phase:
+            parts.append(f"phase={self.phase}")
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -114,10 +119,25 @@ class Protocol(ABC):
     def __init__(self, options: ProtocolOptions) -> None:
         self.options = options
 
+    @property
+    def phases(self) -> int:
+        """How many phases a run has; a phase's games start when the previous phase's games are all done."""
+        return 1
+
     @abstractmethod
-    def setups(self, task: str, items: Iterable[TaskItem]) -> Iterable[GameSetup]:
-        """Every game this protocol plays on these items."""
+    def setups(
+        self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = ()
+    ) -> Iterable[GameSetup]:
+        """Every game this protocol plays on these items in ``phase``, given the records of earlier phases."""
 
     @abstractmethod
     async def play(self, game: GameSetup, ctx: GameContext) -> GameOutcome:
         """Play one game to the end; raise to have it recorded as failed."""
+
+    def metrics(self, records: Sequence[GameRecord]) -> dict[str, Any]:
+        """Protocol-specific figures for ``summary.json`` (beyond counts and judge accuracy)."""
+        return {}
+
+    def artifacts(self, records: Sequence[GameRecord]) -> dict[str, list[dict[str, Any]]]:
+        """Extra JSONL files for the run folder, by file name (e.g. distilled training pairs)."""
+        return {}

@@ -59,6 +59,8 @@ class GameRecord(BaseModel):
     protocol: str
     task: str
     item_id: str
+    #: for protocols that run in phases (amplify → distill → amplify …)
+    phase: int = 0
     #: which choice each seat defends, keyed by seat, e.g. {"A": 1, "B": 0}; empty for protocols without seats
     seating: dict[str, int] = Field(default_factory=dict)
     sample: int = 0
@@ -135,5 +137,7 @@ class RunSummary(BaseModel):
     accuracy: float | None
     accuracy_ci95: Interval | None
     by_protocol: dict[str, ProtocolSummary]
+    #: protocol-specific figures (calibration, tree costs, rounds survived, …), by protocol
+    metrics: dict[str, dict[str, Any]] = Field(default_factory=dict)
     usage_by_role: dict[str, UsageTotals]
     usage_by_model: dict[str, UsageTotals]

@@ -7,8 +7,10 @@ A crash can leave at most a torn last line; opening the folder repairs it. Resum
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -77,6 +79,12 @@ class RunFolder:
 
     def write_summary(self, summary: RunSummary) -> None:
         write_json_atomic(self.summary_path, summary.model_dump_json(indent=2))
+
+    def write_artifact(self, name: str, rows: list[dict[str, Any]]) -> None:
+        """A protocol's extra JSONL file (``name`` is a bare file name chosen by the protocol)."""
+        if Path(name).name != name or not name.endswith(".jsonl"):
+            raise ValueError(f"artifact name {name!r} must be a bare *.jsonl file name")
+        write_json_atomic(self.path / name, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
     def records(self) -> list[GameRecord]:
         return read_records(self.transcripts_path)

@@ -26,7 +26,7 @@ from oversight.records import GameRecord, RunManifest, RunSummary, utc_now
 from oversight.runfolder import RunFolder, TranscriptWriter
 from oversight.scoring import summarize
 from oversight.secrets import redact
-from oversight.tasks import TaskSet, load_task
+from oversight.tasks import TaskItem, TaskSet, load_task
 
 
 class RunConfig(BaseModel):
@@ -116,6 +116,7 @@ class GamePlayer:
             "item_id": item.id,
             "seating": setup.seating,
             "sample": setup.sample,
+            "phase": setup.phase,
             "roles": self.roles,
             "question": item.question,
             "choices": item.choices,
@@ -160,8 +161,10 @@ class Plan:
 
     protocol: Protocol
     task: TaskSet
+    items: list[TaskItem]
     roles: dict[str, str]
     prompts: PromptLibrary
+    #: the first phase's games (later phases depend on what earlier ones produced)
     setups: list[GameSetup]
     fingerprint: str
 
@@ -183,7 +186,8 @@ def plan(config: RunConfig) -> Plan:
     for template in protocol_cls.templates:
         prompts.template(f"{protocol_cls.name}/{template}.j2")  # a missing or broken template stops us here
     fingerprint = config_hash(config, options, roles, task)
-    return Plan(protocol, task, roles, prompts, list(protocol.setups(task.name, items)), fingerprint)
+    setups = list(protocol.setups(task.name, items))
+    return Plan(protocol, task, items, roles, prompts, setups, fingerprint)
 
 
 async def execute(config: RunConfig, command: list[str]) -> RunResult:
@@ -202,22 +206,33 @@ async def execute(config: RunConfig, command: list[str]) -> RunResult:
         folder = RunFolder(config.out or default_out(config, run.task, run.fingerprint))
         manifest = _start_manifest(folder, config, run.roles, run.fingerprint, command)
         done = {record.game_id for record in folder.prepare_resume()}
-        todo = [s for s in run.setups if s.game_id not in done]
-        progress = RunProgress(len(run.setups), len(run.setups) - len(todo), f"{config.protocol} on {run.task.name}")
+        protocol = run.protocol
+        expected = len(run.setups) * protocol.phases
+        progress = RunProgress(expected, len(done), f"{config.protocol} on {run.task.name}")
         writer = TranscriptWriter(folder.transcripts_path)
-        player = GamePlayer(run.protocol, run.roles, pool, run.prompts)
+        player = GamePlayer(protocol, run.roles, pool, run.prompts)
+        planned: set[str] = set()
         status: Literal["complete", "interrupted"] = "interrupted"
         try:
-            status = await play_all(todo, player, writer, progress, concurrency=config.max_connections * 2)
+            for phase in range(protocol.phases):
+                earlier = [r for r in folder.records() if r.phase < phase and r.game_id in planned]
+                setups = run.setups if phase == 0 else list(protocol.setups(run.task.name, run.items, phase, earlier))
+                planned.update(s.game_id for s in setups)
+                todo = [s for s in setups if s.game_id not in done]
+                status = await play_all(todo, player, writer, progress, concurrency=config.max_connections * 2)
+                if status == "interrupted":
+                    break
         except FatalRunError as exc:
             manifest.status, manifest.error = "aborted", redact(str(exc))
             raise
         finally:
             await writer.close()
             progress.close()
-            planned = {s.game_id for s in run.setups}
             records = [r for r in folder.records() if r.game_id in planned]
-            summary = summarize(folder.path.name, records, planned=len(planned))
+            for name, rows in protocol.artifacts(records).items():
+                folder.write_artifact(name, rows)
+            summary = summarize(folder.path.name, records, planned=max(expected, len(planned)))
+            summary.metrics = {protocol.name: protocol.metrics(records)}
             folder.write_summary(summary)
             manifest.ended_at = utc_now()
             if manifest.status == "running":

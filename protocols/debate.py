@@ -8,12 +8,12 @@ side ("correct" / "incorrect") in ``meta``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from oversight.models.base import GenerationSettings
 from oversight.protocol import GameContext, GameOutcome, GameSetup, Protocol
-from oversight.records import Turn, Verdict
+from oversight.records import GameRecord, Turn, Verdict
 from oversight.tasks.items import TaskItem
 from oversight.verdicts import choice_labels, parse_verdict
 
@@ -27,7 +27,9 @@ class Debate(Protocol):
     needs_choices: ClassVar[bool] = True
     description: ClassVar[str] = "two debaters argue opposite answers for N rounds; the judge cannot see the passage"
 
-    def setups(self, task: str, items: Iterable[TaskItem]) -> Iterable[GameSetup]:
+    def setups(
+        self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = ()
+    ) -> Iterable[GameSetup]:
         for item in items:
             wrong = next(i for i in range(len(item.choices)) if i != item.answer)
             seatings = [{"A": item.answer, "B": wrong}, {"A": wrong, "B": item.answer}]
