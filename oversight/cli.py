@@ -30,7 +30,7 @@ def _parse_roles(values: tuple[str, ...]) -> dict[str, str]:
     return roles
 
 
-def _parse_settings(values: tuple[str, ...], rounds: int | None) -> dict[str, Any]:
+def _parse_settings(values: tuple[str, ...], **flags: int | None) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for value in values:
         key, sep, raw = value.partition("=")
@@ -40,8 +40,7 @@ def _parse_settings(values: tuple[str, ...], rounds: int | None) -> dict[str, An
             options[key] = json.loads(raw)
         except json.JSONDecodeError:
             options[key] = raw
-    if rounds is not None:
-        options["rounds"] = rounds
+    options.update({key: value for key, value in flags.items() if value is not None})
     return options
 
 
@@ -59,6 +58,7 @@ def cli() -> None:
 @click.option("--role", "roles", multiple=True, metavar="ROLE=SPEC", help="Model spec for one role (repeatable).")
 @click.option("--judge", help="Model spec for the judge role.")
 @click.option("--rounds", type=click.IntRange(min=1), help="Rounds per game (protocol default if omitted).")
+@click.option("--iterations", type=click.IntRange(min=1), help="Iterations, for protocols that iterate (ida).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Any other protocol setting (repeatable); VALUE is read as JSON when it parses.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: results/<protocol>-<task>-<hash>).")
@@ -79,6 +79,7 @@ def run(
     roles: tuple[str, ...],
     judge: str | None,
     rounds: int | None,
+    iterations: int | None,
     settings: tuple[str, ...],
     out: Path | None,
     max_connections: int,
@@ -100,7 +101,7 @@ def run(
             model=model,
             roles=_parse_roles(roles),
             judge=judge,
-            options=_parse_settings(settings, rounds),
+            options=_parse_settings(settings, rounds=rounds, iterations=iterations),
             seed=seed,
             out=out,
             max_connections=max_connections,

@@ -53,9 +53,44 @@ def usage_table(summary: RunSummary) -> Table:
     return table
 
 
+def metric_tables(summary: RunSummary) -> list[Table]:
+    """Protocol metrics: scalars in one table per protocol, each list of rows as a table of its own."""
+    tables = []
+    for protocol, metrics in summary.metrics.items():
+        scalars = Table(title=f"{protocol} metrics", title_justify="left")
+        scalars.add_column("metric")
+        scalars.add_column("value", justify="right")
+        for key, value in metrics.items():
+            if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
+                tables.append(_rows_table(key, value))
+            elif not isinstance(value, (list, dict)):
+                scalars.add_row(key, _cell(value))
+        if scalars.row_count:
+            tables.insert(0, scalars)
+    return tables
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "-" if value is None else str(value)
+
+
+def _rows_table(title: str, rows: list[dict]) -> Table:
+    table = Table(title=title.replace("_", " "), title_justify="left")
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="right")
+    for row in rows:
+        table.add_row(*(_cell(row.get(column)) for column in columns))
+    return table
+
+
 def print_run_result(result: RunResult) -> None:
     console = _console()
     console.print(summary_table(result.summary))
+    for table in metric_tables(result.summary):
+        console.print(table)
     console.print(usage_table(result.summary))
     status = "interrupted: rerun the same command to resume" if result.status == "interrupted" else "complete"
     console.print(Text(f"{status} · transcripts in {result.folder.transcripts_path}"))
@@ -83,6 +118,8 @@ def print_run(folder: RunFolder) -> None:
     console.print(Text("roles: " + ", ".join(f"{r}={s}" for r, s in manifest.models.items())))
     if summary is not None:
         console.print(summary_table(summary))
+        for table in metric_tables(summary):
+            console.print(table)
     games = Table(title="games", title_justify="left")
     games.add_column("game", no_wrap=True)
     for column in ("protocol", "item", "seating", "status", "verdict", "correct"):
