@@ -13,6 +13,7 @@ from rich.text import Text
 from oversight.records import GameRecord, Interval, RunSummary
 from oversight.runfolder import RunFolder
 from oversight.verdicts import choice_labels
+from oversight.views import VIEWS
 
 if TYPE_CHECKING:
     from oversight.runner import RunResult
@@ -149,6 +150,9 @@ def print_game(record: GameRecord) -> None:
         title = turn.role + (f" · seat {turn.seat}" if turn.seat else "") + (f" · round {turn.round}" if turn.round else "")
         title += f" · {side}" if side else ""
         console.print(Panel(Text(turn.content), title=Text(title), title_align="left", border_style=style))
+    if record.protocol in VIEWS.names():
+        for renderable in VIEWS.get(record.protocol)(record):
+            console.print(renderable)
     if record.error:
         console.print(Text(f"error: {record.error}", style="red"))
     verdict = Text("verdict: ")
