@@ -56,7 +56,8 @@ def cli() -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Play only the first N items.")
 @click.option("--model", help="Model spec for every role, e.g. openai/gpt-4o-mini or scripted/debater.")
 @click.option("--role", "roles", multiple=True, metavar="ROLE=SPEC", help="Model spec for one role (repeatable).")
-@click.option("--judge", help="Model spec for the judge role.")
+@click.option("--judge", "judges", multiple=True,
+              help="Judge: a model spec, 'human', module:attr or file.py:attr; repeat for an ensemble.")
 @click.option("--rounds", type=click.IntRange(min=1), help="Rounds per game (protocol default if omitted).")
 @click.option("--iterations", type=click.IntRange(min=1), help="Iterations, for protocols that iterate (ida).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
@@ -77,7 +78,7 @@ def run(
     limit: int | None,
     model: str | None,
     roles: tuple[str, ...],
-    judge: str | None,
+    judges: tuple[str, ...],
     rounds: int | None,
     iterations: int | None,
     settings: tuple[str, ...],
@@ -100,7 +101,7 @@ def run(
             limit=limit,
             model=model,
             roles=_parse_roles(roles),
-            judge=judge,
+            judge=list(judges),
             options=_parse_settings(settings, rounds=rounds, iterations=iterations),
             seed=seed,
             out=out,
@@ -148,7 +149,8 @@ def protocols() -> None:
     rows = []
     for name in PROTOCOLS.names():
         cls = PROTOCOLS.get(name)
-        rows.append((name, ", ".join(cls.roles), cls.description))
+        protocol = cls(cls.options_model())
+        rows.append((name, ", ".join(protocol.roles), cls.description))
     print_listing("protocols", ("name", "roles", "description"), rows)
 
 

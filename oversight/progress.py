@@ -21,7 +21,9 @@ def _human(n: float) -> str:
 
 
 class RunProgress:
-    def __init__(self, total: int, already_done: int, label: str, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, total: int, already_done: int, label: str, stream: TextIO | None = None, live: bool = True
+    ) -> None:
         self.stream = stream or sys.stderr
         self.total = total
         self.done = already_done
@@ -32,7 +34,7 @@ class RunProgress:
         self._start_done = already_done
         self._next_line = 0
         self._progress: Progress | None = None
-        if self.stream.isatty():
+        if live and self.stream.isatty():
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),

@@ -11,7 +11,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,9 @@ from oversight.models.pool import ModelPool
 from oversight.prompts import PromptLibrary
 from oversight.records import GameRecord, ModelCall, Turn, Verdict
 from oversight.registry import Registry
+
+if TYPE_CHECKING:
+    from oversight.judges import Judge
 from oversight.tasks.items import TaskItem
 
 #: a new protocol is one module in protocols/ plus one line here (or an entry point in ``oversight.protocols``)
@@ -28,6 +31,12 @@ PROTOCOLS = Registry(
     "protocol",
     builtins={
         "debate": "protocols.debate:Debate",
+        "interactive-debate": "protocols.debate:InteractiveDebate",
+        "open-debate": "protocols.debate:OpenDebate",
+        "consultancy": "protocols.debate:Consultancy",
+        "open-consultancy": "protocols.debate:OpenConsultancy",
+        "blind": "protocols.debate:Blind",
+        "expert": "protocols.debate:Expert",
     },
 )
 
@@ -72,6 +81,8 @@ class GameOutcome:
     verdict: Verdict | None = None
     #: set by protocols that score themselves; otherwise a verdict is correct when it picks the answer
     correct: bool | None = None
+    #: who defended what, when it was decided during the game (open protocols); otherwise the setup's seating
+    seating: dict[str, int] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,10 +90,17 @@ class GameContext:
     """The only door from a protocol to the models: prompts in, completions out, every call accounted."""
 
     def __init__(
-        self, protocol: str, roles: dict[str, str], pool: ModelPool, prompts: PromptLibrary
+        self,
+        template_dir: str,
+        roles: dict[str, str],
+        pool: ModelPool,
+        prompts: PromptLibrary,
+        judge: Judge | None = None,
     ) -> None:
-        self.protocol = protocol
+        self.template_dir = template_dir
         self.roles = roles
+        #: the run's judge, for protocols that have one (see :mod:`oversight.judges`)
+        self.judge = judge
         self._pool = pool
         self._prompts = prompts
         self.calls: list[ModelCall] = []
@@ -95,10 +113,14 @@ class GameContext:
         template: str | None = None,
         settings: GenerationSettings,
         sample: int = 0,
+        spec: str | None = None,
     ) -> Completion:
-        """Render ``prompts/<protocol>/<template or role>.j2`` and ask the model bound to ``role``."""
-        messages = self._prompts.render(f"{self.protocol}/{template or role}.j2", variables)
-        spec = self.roles[role]
+        """Render ``prompts/<template dir>/<template or role>.j2`` and ask the model bound to ``role``.
+
+        ``spec`` overrides the role's model (an ensemble judge asks each member's model under the judge role).
+        """
+        messages = self._prompts.render(f"{self.template_dir}/{template or role}.j2", variables)
+        spec = spec or self.roles[role]
         completion = await self._pool.complete(spec, messages, settings, sample)
         self.calls.append(ModelCall(role=role, model=spec, usage=completion.usage, cached=completion.cached))
         return completion
@@ -114,6 +136,10 @@ class Protocol(ABC):
     needs_choices: ClassVar[bool] = False
     #: the settings this protocol accepts (``--rounds``, ``--set KEY=VALUE``)
     options_model: ClassVar[type[ProtocolOptions]] = ProtocolOptions
+    #: whether the ``judge`` role is a judge (a model, a human, a plug-in, an ensemble) rather than a plain model
+    uses_judge: ClassVar[bool] = False
+    #: the folder under prompts/ holding this protocol's templates (a family of protocols can share one)
+    template_dir: ClassVar[str | None] = None
     description: ClassVar[str] = ""
 
     def __init__(self, options: ProtocolOptions) -> None:

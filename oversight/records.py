@@ -44,8 +44,9 @@ class Verdict(BaseModel):
     #: index into the item's choices, or None when the judge gave no usable answer
     choice: int | None
     probabilities: list[float] | None = None
-    #: "logprobs" when read from token probabilities, "stated" when parsed from the text, None if invalid
-    source: Literal["logprobs", "stated"] | None = None
+    #: where the probabilities came from: "logprobs", "stated" (parsed from the text), or a judge's own word
+    source: str | None = None
+    #: the judge's reply as given (model text, a human's answer, a plug-in's note)
     raw: str = ""
 
     @property

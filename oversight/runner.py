@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from oversight import __version__
 from oversight.defaults import RESULTS_DIR, default_role_spec
 from oversight.errors import FatalRunError, UserError
-from oversight.models.base import BackendOptions
+from oversight.judges import Judge, load_judge
+from oversight.judges.ensemble import SEPARATOR
+from oversight.models.base import BackendOptions, ModelSpec
 from oversight.models.cache import ResponseCache, default_cache_dir
 from oversight.models.pool import ModelPool
 from oversight.orchestrator import play_all
@@ -39,7 +41,8 @@ class RunConfig(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     model: str | None = None
     roles: dict[str, str] = Field(default_factory=dict)
-    judge: str | None = None
+    #: judge specs; several make an ensemble
+    judge: list[str] = Field(default_factory=list)
     #: protocol settings, checked against the protocol's own options model
     options: dict[str, Any] = Field(default_factory=dict)
     seed: int = 0
@@ -49,6 +52,11 @@ class RunConfig(BaseModel):
     prompts: Path | None = None
     timeout: float = Field(default=120.0, gt=0)
     max_attempts: int = Field(default=6, ge=1)
+
+    @field_validator("judge", mode="before")
+    @classmethod
+    def _judges_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else ([] if value is None else value)
 
     @field_validator("options", mode="before")
     @classmethod
@@ -64,12 +72,12 @@ class RunResult:
     manifest: RunManifest
 
 
-def resolve_roles(protocol: type[Protocol], config: RunConfig) -> dict[str, str]:
+def resolve_roles(protocol: Protocol, config: RunConfig) -> dict[str, str]:
     roles = {role: config.model or default_role_spec(role) for role in protocol.roles}
-    if config.judge is not None:
+    if config.judge:
         if "judge" not in roles:
             raise UserError(f"--judge: protocol {protocol.name!r} has no judge")
-        roles["judge"] = config.judge
+        roles["judge"] = SEPARATOR.join(config.judge)
     for role, spec in config.roles.items():
         if role not in roles:
             raise UserError(f"--role {role}=…: protocol {protocol.name!r} has no role {role!r} (roles: {', '.join(roles)})")
@@ -99,14 +107,18 @@ def config_hash(config: RunConfig, options: ProtocolOptions, roles: dict[str, st
 class GamePlayer:
     """Turns one setup into one record, whatever happens inside the protocol."""
 
-    def __init__(self, protocol: Protocol, roles: dict[str, str], pool: ModelPool, prompts: PromptLibrary) -> None:
+    def __init__(
+        self, protocol: Protocol, roles: dict[str, str], pool: ModelPool, prompts: PromptLibrary, judge: Judge | None
+    ) -> None:
         self.protocol = protocol
         self.roles = roles
         self.pool = pool
         self.prompts = prompts
+        self.judge = judge
 
     async def __call__(self, setup: GameSetup) -> GameRecord:
-        ctx = GameContext(self.protocol.name, self.roles, self.pool, self.prompts)
+        template_dir = self.protocol.template_dir or self.protocol.name
+        ctx = GameContext(template_dir, self.roles, self.pool, self.prompts, self.judge)
         started = utc_now()
         item = setup.item
         base = {
@@ -114,7 +126,6 @@ class GamePlayer:
             "protocol": setup.protocol,
             "task": setup.task,
             "item_id": item.id,
-            "seating": setup.seating,
             "sample": setup.sample,
             "phase": setup.phase,
             "roles": self.roles,
@@ -131,6 +142,7 @@ class GamePlayer:
             return GameRecord(
                 **base,
                 status="failed",
+                seating=setup.seating,
                 error=redact(f"{type(exc).__name__}: {exc}"),
                 calls=ctx.calls,
                 finished_at=utc_now(),
@@ -147,6 +159,7 @@ class GamePlayer:
             correct=correct,
             calls=ctx.calls,
             meta=outcome.meta,
+            seating=outcome.seating if outcome.seating is not None else setup.seating,
             finished_at=utc_now(),
         )
 
@@ -163,6 +176,8 @@ class Plan:
     task: TaskSet
     items: list[TaskItem]
     roles: dict[str, str]
+    #: the judge, for protocols whose judge role is one (otherwise the judge role is a plain model)
+    judge: Judge | None
     prompts: PromptLibrary
     #: the first phase's games (later phases depend on what earlier ones produced)
     setups: list[GameSetup]
@@ -181,13 +196,24 @@ def plan(config: RunConfig) -> Plan:
     items = task.items[: config.limit] if config.limit else task.items
     if protocol_cls.needs_choices and (open_ended := next((i for i in items if not i.multiple_choice), None)):
         raise UserError(f"task {task.name!r} item {open_ended.id!r}: {protocol_cls.name} needs choices")
-    roles = resolve_roles(protocol_cls, config)
+    roles = resolve_roles(protocol, config)
+    for role, spec in roles.items():
+        if not (protocol.uses_judge and role == "judge"):
+            ModelSpec.parse(spec)
+    judge = load_judge(roles["judge"]) if protocol.uses_judge and "judge" in roles else None
     prompts = PromptLibrary(config.prompts)
-    for template in protocol_cls.templates:
-        prompts.template(f"{protocol_cls.name}/{template}.j2")  # a missing or broken template stops us here
+    for template in protocol.templates:
+        # a missing or broken template stops us here
+        prompts.template(f"{protocol.template_dir or protocol.name}/{template}.j2")
     fingerprint = config_hash(config, options, roles, task)
     setups = list(protocol.setups(task.name, items))
-    return Plan(protocol, task, items, roles, prompts, setups, fingerprint)
+    return Plan(protocol, task, items, roles, judge, prompts, setups, fingerprint)
+
+
+def model_specs(run: Plan) -> list[str]:
+    """Every model the run may call: the roles' models and the judge's."""
+    specs = [spec for role, spec in run.roles.items() if not (run.judge is not None and role == "judge")]
+    return specs + (run.judge.model_specs() if run.judge is not None else [])
 
 
 async def execute(config: RunConfig, command: list[str]) -> RunResult:
@@ -201,16 +227,18 @@ async def execute(config: RunConfig, command: list[str]) -> RunResult:
     cache = ResponseCache(default_cache_dir() / "responses.sqlite") if config.cache else None
     pool = ModelPool(backend_options, cache)
     try:
-        for spec in run.roles.values():
+        for spec in model_specs(run):
             pool.backend(spec)  # unknown providers and policies fail here, before anything is written
         folder = RunFolder(config.out or default_out(config, run.task, run.fingerprint))
         manifest = _start_manifest(folder, config, run.roles, run.fingerprint, command)
         done = {record.game_id for record in folder.prepare_resume()}
         protocol = run.protocol
         expected = len(run.setups) * protocol.phases
-        progress = RunProgress(expected, len(done), f"{config.protocol} on {run.task.name}")
+        progress = RunProgress(
+            expected, len(done), f"{config.protocol} on {run.task.name}", live=not getattr(run.judge, "uses_terminal", False)
+        )
         writer = TranscriptWriter(folder.transcripts_path)
-        player = GamePlayer(protocol, run.roles, pool, run.prompts)
+        player = GamePlayer(protocol, run.roles, pool, run.prompts, run.judge)
         planned: set[str] = set()
         status: Literal["complete", "interrupted"] = "interrupted"
         try:

@@ -149,7 +149,10 @@ def print_game(record: GameRecord) -> None:
         side = turn.meta.get("side")
         title = turn.role + (f" · seat {turn.seat}" if turn.seat else "") + (f" · round {turn.round}" if turn.round else "")
         title += f" · {side}" if side else ""
-        console.print(Panel(Text(turn.content), title=Text(title), title_align="left", border_style=style))
+        body = Text(turn.meta.get("shown", turn.content))
+        body.highlight_regex(r"<quote verified>.*?</quote>", "green")
+        body.highlight_regex(r"<quote unverified>.*?</quote>", "bold red")
+        console.print(Panel(body, title=Text(title), title_align="left", border_style=style))
     if record.protocol in VIEWS.names():
         for renderable in VIEWS.get(record.protocol)(record):
             console.print(renderable)

@@ -1,100 +1,341 @@
-"""Debate: two debaters defend opposite answers about a passage the judge cannot see; the judge decides.
+"""The debate family: one game loop, configured by a small rules object per protocol.
 
-Rounds are sequential (A, then B, who has read A). Every item is played in both seatings, so a debater's
-record never depends on which seat it sat in. Turns are keyed by seat for display and carry their truth
-side ("correct" / "incorrect") in ``meta``.
+Speakers (debaters or a consultant) see the hidden passage and argue for an answer, quoting the passage; the
+judge sees only what the rules allow — the question, the choices and the arguments with every quote marked
+verified or unverified — and decides. Turns are kept by truth side (``meta.side``: correct / incorrect) and
+shown by seat (A, B, …), so swapping seats is a change of view, not another code path.
+
+=================== ================================================================================
+``debate``          two or more debaters assigned different answers; every item in every seating
+``interactive-debate`` the same, and the judge may ask a question between rounds
+``open-debate``     the first debater picks the answer it defends; the other takes the alternative
+``consultancy``     one consultant, assigned the correct answer in half the games
+``open-consultancy`` one consultant that picks the answer it defends
+``blind``           the judge answers from the question alone
+``expert``          the judge reads the passage itself
+=================== ================================================================================
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
+import string
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
+from pydantic import Field
+
+from oversight.errors import UserError
+from oversight.judges import JudgeTurn, JudgeView
 from oversight.models.base import GenerationSettings
-from oversight.protocol import GameContext, GameOutcome, GameSetup, Protocol
-from oversight.records import GameRecord, Turn, Verdict
+from oversight.protocol import GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
+from oversight.quotes import QuoteSettings, mark_quotes, numbered_passage
+from oversight.records import GameRecord, Turn
 from oversight.tasks.items import TaskItem
 from oversight.verdicts import choice_labels, parse_verdict
 
-SEATS = ("A", "B")
+from protocols.debate_metrics import debate_metrics
+
+CHOOSE_SETTINGS = GenerationSettings(max_tokens=24, temperature=0.0)
 
 
-class Debate(Protocol):
-    name: ClassVar[str] = "debate"
-    roles: ClassVar[tuple[str, ...]] = ("debater_a", "debater_b", "judge")
-    templates: ClassVar[tuple[str, ...]] = ("debater", "judge")
+class DebateOptions(ProtocolOptions):
+    turns: Literal["sequential", "simultaneous"] = "sequential"
+    #: debaters in ``debate`` and ``interactive-debate`` (each item needs at least as many choices)
+    debaters: int = Field(default=2, ge=2, le=6)
+    quote_mode: Literal["exact", "normalised", "fuzzy"] = "normalised"
+    quote_threshold: float = Field(default=90.0, ge=0, le=100)
+    #: quoted characters allowed per turn
+    quote_budget: int | None = Field(default=None, ge=0)
+    #: let speakers quote by word offsets, ``<<start-end>>``
+    quote_spans: bool = False
+    #: characters kept of each turn; the rest is cut before the judge sees it
+    char_limit: int | None = Field(default=1200, ge=20)
+
+    @property
+    def quotes(self) -> QuoteSettings:
+        return QuoteSettings(
+            mode=self.quote_mode, fuzzy_threshold=self.quote_threshold, budget=self.quote_budget, spans=self.quote_spans
+        )
+
+
+@dataclass(frozen=True)
+class Rules:
+    #: "debater", "consultant" or None (no one argues)
+    speaker: Literal["debater", "consultant"] | None
+    #: speakers pick the answer they defend
+    open: bool = False
+    #: the judge may ask a question between rounds
+    interactive: bool = False
+    judge_sees_passage: bool = False
+
+
+class DebateFamily(Protocol):
+    rules: ClassVar[Rules]
+    options_model: ClassVar[type[ProtocolOptions]] = DebateOptions
     needs_choices: ClassVar[bool] = True
-    description: ClassVar[str] = "two debaters argue opposite answers for N rounds; the judge cannot see the passage"
+    uses_judge: ClassVar[bool] = True
+    template_dir: ClassVar[str | None] = "debate"
+    templates: ClassVar[tuple[str, ...]] = ("judge",)
+    options: DebateOptions
+
+    def __init__(self, options: ProtocolOptions) -> None:
+        super().__init__(options)
+        self.seats = self._seats()
+        speaker_roles = tuple(self._role(seat) for seat in self.seats)
+        self.roles = (*speaker_roles, "judge")  # type: ignore[misc]
+
+    # who sits where -------------------------------------------------------------------------------------------
+
+    def _seats(self) -> tuple[str, ...]:
+        if self.rules.speaker is None:
+            return ()
+        if self.rules.speaker == "consultant":
+            return ("consultant",)
+        return tuple(string.ascii_uppercase[: self.options.debaters])
+
+    def _role(self, seat: str) -> str:
+        return "consultant" if seat == "consultant" else f"debater_{seat.lower()}"
+
+    def _speaker_name(self, seat: str) -> str:
+        return "Consultant" if seat == "consultant" else f"Debater {seat}"
+
+    def _defended(self, item: TaskItem) -> list[int]:
+        """The answers in play: the correct one, then distractors in the item's order."""
+        distractors = [i for i in range(len(item.choices)) if i != item.answer]
+        wanted = max(len(self.seats), 2)
+        if len(item.choices) < wanted:
+            raise UserError(f"item {item.id!r} has {len(item.choices)} choices; {self.name} needs {wanted}")
+        return [item.answer, *distractors[: wanted - 1]]
 
     def setups(
         self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = ()
     ) -> Iterable[GameSetup]:
         for item in items:
-            wrong = next(i for i in range(len(item.choices)) if i != item.answer)
-            seatings = [{"A": item.answer, "B": wrong}, {"A": wrong, "B": item.answer}]
-            if not self.options.both_seatings:
-                # one seating per item, chosen by the item so that reruns agree
-                seatings = [seatings[hashlib.sha256(item.id.encode()).digest()[0] % 2]]
-            for seating in seatings:
-                yield GameSetup(protocol=self.name, task=task, item=item, seating=seating)
+            defended = self._defended(item)
+            if not self.seats or (self.rules.open and self.rules.speaker == "consultant"):
+                yield GameSetup(protocol=self.name, task=task, item=item)
+            elif self.rules.open:
+                # the debater who chooses sits in each seat once
+                for sample in range(len(self.seats) if self.options.both_seatings else 1):
+                    yield GameSetup(protocol=self.name, task=task, item=item, sample=sample)
+            elif self.rules.speaker == "consultant":
+                for choice in defended[:2]:
+                    yield GameSetup(protocol=self.name, task=task, item=item, seating={"consultant": choice})
+            else:
+                n = len(self.seats)
+                for shift in range(n if self.options.both_seatings else 1):
+                    seating = {seat: defended[(i - shift) % n] for i, seat in enumerate(self.seats)}
+                    yield GameSetup(protocol=self.name, task=task, item=item, seating=seating)
 
-    def _shared(self, game: GameSetup, turns: list[Turn]) -> dict[str, Any]:
-        item = game.item
+    # playing --------------------------------------------------------------------------------------------------
+
+    def _common(self, item: TaskItem) -> dict[str, Any]:
         return {
+            "protocol": self.name,
             "question": item.question,
             "choices": item.choices,
             "labels": choice_labels(len(item.choices)),
-            "transcript": [{"seat": t.seat, "round": t.round, "content": t.content} for t in turns],
             "rounds": self.options.rounds,
         }
 
+    def _transcript(self, turns: list[Turn]) -> list[dict[str, Any]]:
+        return [
+            {"speaker": t.meta.get("speaker", t.role), "seat": t.seat, "round": t.round,
+             "kind": t.meta.get("kind", "argument"), "content": t.meta.get("shown", t.content)}
+            for t in turns
+            if t.meta.get("kind") in ("argument", "question")
+        ]
+
+    def _passage_for_speakers(self, item: TaskItem) -> str:
+        passage = item.passage or ""
+        return numbered_passage(passage) if self.options.quote_spans else passage
+
     async def play(self, game: GameSetup, ctx: GameContext) -> GameOutcome:
+        if ctx.judge is None:
+            raise RuntimeError(f"{self.name} needs a judge")
         item = game.item
-        labels = choice_labels(len(item.choices))
-        settings = GenerationSettings(max_tokens=self.options.max_tokens, temperature=self.options.temperature)
         turns: list[Turn] = []
-        for round_number in range(1, self.options.rounds + 1):
-            for seat in SEATS:
-                defended = game.seating[seat]
-                completion = await ctx.generate(
-                    f"debater_{seat.lower()}",
-                    {
-                        **self._shared(game, turns),
-                        "passage": item.passage or "",
-                        "seat": seat,
-                        "assigned": labels[defended],
-                        "assigned_text": item.choices[defended],
-                        "round": round_number,
-                    },
-                    template="debater",
-                    settings=settings,
-                )
-                side = "correct" if defended == item.answer else "incorrect"
-                turns.append(
-                    Turn(
-                        role=f"debater_{seat.lower()}",
-                        seat=seat,
-                        round=round_number,
-                        content=completion.text,
-                        usage=completion.usage,
-                        meta={"side": side, "defends": defended},
+        seating = dict(game.seating)
+        if self.rules.open:
+            seating = await self._choose(game, ctx, turns)
+        for round_number in range(1, self.options.rounds + 1 if self.seats else 1):
+            if self.options.turns == "sequential":
+                for seat in self.seats:
+                    turns.append(await self._argue(item, ctx, seating, seat, round_number, turns))
+            else:
+                seen = list(turns)
+                turns.extend(
+                    await asyncio.gather(
+                        *(self._argue(item, ctx, seating, seat, round_number, seen) for seat in self.seats)
                     )
                 )
-        verdict, judge_turns = await self._judge(game, turns, ctx)
-        return GameOutcome(turns=turns + judge_turns, verdict=verdict)
+            if self.rules.interactive and round_number < self.options.rounds:
+                question = await ctx.judge.ask(self._view(item, turns, round_number), ctx)
+                if question:
+                    turns.append(
+                        Turn(role="judge", content=question, round=round_number, meta={"kind": "question", "speaker": "Judge"})
+                    )
+        verdict = await ctx.judge.decide(self._view(item, turns, self.options.rounds), ctx)
+        turns.append(Turn(role="judge", content=verdict.raw, meta={"kind": "verdict"}))
+        return GameOutcome(turns=turns, verdict=verdict, seating=seating, meta={"quote_stats": _quote_stats(turns)})
 
-    async def _judge(self, game: GameSetup, turns: list[Turn], ctx: GameContext) -> tuple[Verdict, list[Turn]]:
-        settings = GenerationSettings(max_tokens=20, temperature=0.0, logprobs=True, top_logprobs=5)
-        judge_turns: list[Turn] = []
-        verdict = Verdict(choice=None)
-        # an unparseable answer is asked once more (as a fresh sample, so a cached reply is not replayed)
-        for attempt in range(2):
-            completion = await ctx.generate(
-                "judge", {**self._shared(game, turns), "retry": attempt > 0}, settings=settings, sample=attempt
+    async def _argue(
+        self, item: TaskItem, ctx: GameContext, seating: dict[str, int], seat: str, round_number: int, seen: list[Turn]
+    ) -> Turn:
+        labels = choice_labels(len(item.choices))
+        defended = seating[seat]
+        completion = await ctx.generate(
+            self._role(seat),
+            {
+                **self._common(item),
+                "passage": self._passage_for_speakers(item),
+                "spans": self.options.quote_spans,
+                "seat": seat,
+                "speaker": self._speaker_name(seat),
+                "assigned": labels[defended],
+                "assigned_text": item.choices[defended],
+                "round": round_number,
+                "simultaneous": self.options.turns == "simultaneous",
+                "char_limit": self.options.char_limit,
+                "transcript": self._transcript(seen),
+            },
+            template=self.rules.speaker,
+            settings=GenerationSettings(max_tokens=self.options.max_tokens, temperature=self.options.temperature),
+        )
+        content = completion.text.strip()
+        limit = self.options.char_limit
+        if limit is not None and len(content) > limit:
+            content = content[:limit] + " [cut]"
+        shown, checks = mark_quotes(content, item.passage or "", self.options.quotes)
+        return Turn(
+            role=self._role(seat),
+            seat=None if seat == "consultant" else seat,
+            round=round_number,
+            content=content,
+            usage=completion.usage,
+            meta={
+                "kind": "argument",
+                "speaker": self._speaker_name(seat),
+                "side": "correct" if defended == item.answer else "incorrect",
+                "defends": defended,
+                "shown": shown,
+                "quotes": [check.model_dump() for check in checks],
+            },
+        )
+
+    async def _choose(self, game: GameSetup, ctx: GameContext, turns: list[Turn]) -> dict[str, int]:
+        """Open protocols: the chooser picks its answer; in open debate the others take the remaining ones."""
+        item = game.item
+        chooser = self.seats[game.sample % len(self.seats)]
+        completion = await ctx.generate(
+            self._role(chooser),
+            {**self._common(item), "passage": item.passage or "", "speaker": self._speaker_name(chooser)},
+            template="chooser",
+            settings=CHOOSE_SETTINGS,
+        )
+        picked = parse_verdict(completion, len(item.choices)).choice
+        turns.append(
+            Turn(
+                role=self._role(chooser),
+                seat=None if chooser == "consultant" else chooser,
+                content=completion.text.strip(),
+                usage=completion.usage,
+                meta={"kind": "choice", "chose": picked, "chose_correct": picked == item.answer},
             )
-            judge_turns.append(Turn(role="judge", content=completion.text, usage=completion.usage))
-            verdict = parse_verdict(completion, len(game.item.choices))
-            if verdict.valid:
-                break
-        return verdict, judge_turns
+        )
+        # an unreadable pick defends the first choice, and the record says so (chose is null)
+        first = picked if picked is not None else 0
+        others = [c for c in self._defended(item) if c != first]
+        seating = {chooser: first}
+        for seat in self.seats:
+            if seat != chooser:
+                seating[seat] = others.pop(0)
+        return seating
+
+    def _view(self, item: TaskItem, turns: list[Turn], round_number: int) -> JudgeView:
+        shown = [
+            JudgeTurn(
+                speaker=t.meta.get("speaker", "Judge"),
+                seat=t.seat,
+                round=t.round,
+                kind="question" if t.meta.get("kind") == "question" else "argument",
+                content=t.meta.get("shown", t.content),
+            )
+            for t in turns
+            if t.meta.get("kind") in ("argument", "question")
+        ]
+        return JudgeView(
+            protocol=self.name,
+            question=item.question,
+            choices=item.choices,
+            labels=choice_labels(len(item.choices)),
+            turns=shown,
+            passage=item.passage if self.rules.judge_sees_passage else None,
+            round=round_number,
+            rounds=self.options.rounds if self.seats else 0,
+        )
+
+    def metrics(self, records: Sequence[GameRecord]) -> dict[str, Any]:
+        return debate_metrics(records)
+
+
+def _quote_stats(turns: list[Turn]) -> dict[str, dict[str, int]]:
+    stats: dict[str, dict[str, int]] = {}
+    for turn in turns:
+        if turn.meta.get("kind") != "argument":
+            continue
+        entry = stats.setdefault(turn.meta["speaker"], {"quotes": 0, "verified": 0, "quoted_chars": 0})
+        for quote in turn.meta["quotes"]:
+            entry["quotes"] += 1
+            entry["verified"] += int(quote["verified"])
+            entry["quoted_chars"] += len(quote["text"])
+    return stats
+
+
+class Debate(DebateFamily):
+    name: ClassVar[str] = "debate"
+    rules: ClassVar[Rules] = Rules(speaker="debater")
+    templates: ClassVar[tuple[str, ...]] = ("debater", "judge")
+    description: ClassVar[str] = "debaters argue assigned answers for N rounds; the judge cannot see the passage"
+
+
+class InteractiveDebate(DebateFamily):
+    name: ClassVar[str] = "interactive-debate"
+    rules: ClassVar[Rules] = Rules(speaker="debater", interactive=True)
+    templates: ClassVar[tuple[str, ...]] = ("debater", "judge", "judge_question")
+    description: ClassVar[str] = "debate in which the judge may question the debaters between rounds"
+
+
+class OpenDebate(DebateFamily):
+    name: ClassVar[str] = "open-debate"
+    rules: ClassVar[Rules] = Rules(speaker="debater", open=True)
+    templates: ClassVar[tuple[str, ...]] = ("chooser", "debater", "judge")
+    description: ClassVar[str] = "one debater picks the answer it defends, the other argues against it"
+
+
+class Consultancy(DebateFamily):
+    name: ClassVar[str] = "consultancy"
+    rules: ClassVar[Rules] = Rules(speaker="consultant")
+    templates: ClassVar[tuple[str, ...]] = ("consultant", "judge")
+    description: ClassVar[str] = "one consultant argues an assigned answer, correct in half the games"
+
+
+class OpenConsultancy(DebateFamily):
+    name: ClassVar[str] = "open-consultancy"
+    rules: ClassVar[Rules] = Rules(speaker="consultant", open=True)
+    templates: ClassVar[tuple[str, ...]] = ("chooser", "consultant", "judge")
+    description: ClassVar[str] = "one consultant picks the answer it defends"
+
+
+class Blind(DebateFamily):
+    name: ClassVar[str] = "blind"
+    rules: ClassVar[Rules] = Rules(speaker=None)
+    description: ClassVar[str] = "baseline: the judge answers from the question alone"
+
+
+class Expert(DebateFamily):
+    name: ClassVar[str] = "expert"
+    rules: ClassVar[Rules] = Rules(speaker=None, judge_sees_passage=True)
+    description: ClassVar[str] = "baseline: the judge reads the passage itself"

@@ -64,7 +64,8 @@ def test_an_unreadable_verdict_is_asked_again_then_recorded_invalid(workdir: Pat
     assert result.returncode == 0, result.stderr
     for record in read_lines(workdir / "run" / "transcripts.jsonl"):
         assert record["status"] == "complete"
-        assert [t["content"] for t in record["turns"] if t["role"] == "judge"] == ["Hmm.", "Hmm."]
+        assert [t["content"] for t in record["turns"] if t["role"] == "judge"] == ["Hmm."]
+        assert [c["role"] for c in record["calls"]].count("judge") == 2
         assert record["verdict"]["choice"] is None and record["correct"] is False
     summary = (workdir / "run" / "summary.json").read_text()
     assert '"invalid_verdicts": 2' in summary

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from oversight.errors import FatalRunError, UserError
+from oversight.judges import JudgeView
 from oversight.prompts import PromptLibrary
 from oversight.tasks import load_task, load_task_file
 
@@ -29,10 +30,8 @@ def test_a_user_template_overrides_the_builtin_by_name(workdir: Path) -> None:
 
 
 def test_templates_render_to_system_and_user_messages() -> None:
-    messages = PromptLibrary().render(
-        "debate/judge.j2",
-        {"question": "Q?", "choices": ["x", "y"], "labels": ["A", "B"], "transcript": [], "rounds": 1, "retry": False},
-    )
+    view = JudgeView(protocol="debate", question="Q?", choices=["x", "y"], labels=["A", "B"])
+    messages = PromptLibrary().render("debate/judge.j2", {**view.model_dump(), "retry": False})
     assert [m.role for m in messages] == ["system", "user"]
     assert "A. x" in messages[1].content and "B. y" in messages[1].content
 

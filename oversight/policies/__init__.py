@@ -22,6 +22,7 @@ POLICIES = Registry(
         "first": "oversight.policies.generic:first",
         "random": "oversight.policies.generic:random_choice",
         "debater": "oversight.policies.debate:debater",
+        "liar": "oversight.policies.debate:liar",
         "judge": "oversight.policies.debate:judge",
     },
 )

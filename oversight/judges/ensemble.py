@@ -1,0 +1,54 @@
+"""Several judges deciding together: probabilities averaged (``mean``) or one vote each (``majority``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import TYPE_CHECKING, Literal
+
+from oversight.judges.base import Judge, JudgeView
+from oversight.records import Verdict
+
+if TYPE_CHECKING:
+    from oversight.protocol import GameContext
+
+SEPARATOR = " + "
+
+
+class EnsembleJudge:
+    def __init__(self, members: list[Judge], method: Literal["mean", "majority"] = "mean") -> None:
+        self.members = members
+        self.method = method
+
+    @property
+    def uses_terminal(self) -> bool:
+        return any(getattr(member, "uses_terminal", False) for member in self.members)
+
+    def describe(self) -> str:
+        return SEPARATOR.join(m.describe() for m in self.members)
+
+    def model_specs(self) -> list[str]:
+        return [spec for member in self.members for spec in member.model_specs()]
+
+    async def decide(self, view: JudgeView, ctx: GameContext) -> Verdict:
+        verdicts = await asyncio.gather(*(m.decide(view, ctx) for m in self.members))
+        valid = [v for v in verdicts if v.choice is not None]
+        raw = "\n".join(f"[{m.describe()}] {v.raw}" for m, v in zip(self.members, verdicts, strict=True))
+        if not valid:
+            return Verdict(choice=None, raw=raw)
+        n = len(view.choices)
+        if self.method == "majority":
+            votes = Counter(v.choice for v in valid)
+            probabilities = [votes[i] / len(valid) for i in range(n)]
+        else:
+            rows = [v.probabilities or [float(i == v.choice) for i in range(n)] for v in valid]
+            probabilities = [sum(row[i] for row in rows) / len(rows) for i in range(n)]
+        choice = max(range(n), key=lambda i: probabilities[i])
+        return Verdict(choice=choice, probabilities=probabilities, source=f"ensemble-{self.method}", raw=raw)
+
+    async def ask(self, view: JudgeView, ctx: GameContext) -> str | None:
+        # the first member that has a question asks it
+        for member in self.members:
+            if (question := await member.ask(view, ctx)) is not None:
+                return question
+        return None

@@ -1,0 +1,115 @@
+"""A person judging in the terminal: the transcript is shown, a choice and a confidence are typed in.
+
+Games wait their turn for the one person at the keyboard; their debaters keep playing meanwhile. Works in any
+terminal, tmux included, and reads plain lines, so answers can also be piped in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from typing import TYPE_CHECKING, TextIO
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from oversight.judges.base import JudgeView
+from oversight.records import Verdict
+
+if TYPE_CHECKING:
+    from oversight.protocol import GameContext
+
+SEAT_STYLES = {"A": "cyan", "B": "magenta", "C": "green", "D": "yellow"}
+
+
+def _read_line(stream: TextIO) -> asyncio.Future[str]:
+    """Read a line without blocking the event loop; a daemon thread never holds up exit (Ctrl-C)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def work() -> None:
+        line = stream.readline()
+        loop.call_soon_threadsafe(lambda: future.done() or future.set_result(line))
+
+    threading.Thread(target=work, daemon=True, name="human-judge-input").start()
+    return future
+
+
+class HumanJudge:
+    #: the run shows plain progress lines instead of a live bar, which would overwrite the transcript
+    uses_terminal = True
+
+    def __init__(self, stdin: TextIO | None = None, console: Console | None = None) -> None:
+        self._stdin = stdin or sys.stdin
+        self._console = console or Console(highlight=False)
+        self._lock: asyncio.Lock | None = None
+
+    def describe(self) -> str:
+        return "human"
+
+    def model_specs(self) -> list[str]:
+        return []
+
+    def _show(self, view: JudgeView) -> None:
+        console = self._console
+        console.rule(Text(f"{view.protocol} · judge this game"))
+        console.print(Text(view.question, style="bold"))
+        for label, choice in zip(view.labels, view.choices, strict=True):
+            console.print(Text(f"  {label}. {choice}"))
+        if view.passage is not None:
+            console.print(Panel(Text(view.passage), title="passage"))
+        for turn in view.turns:
+            title = turn.speaker + (f" · round {turn.round}" if turn.round else "")
+            body = Text(turn.content)
+            body.highlight_regex(r"<quote verified>.*?</quote>", "green")
+            body.highlight_regex(r"<quote unverified>.*?</quote>", "red")
+            console.print(Panel(body, title=Text(title), title_align="left", border_style=SEAT_STYLES.get(turn.seat or "", "white")))
+        if not view.turns:
+            console.print(Text("(no arguments: answer from the question alone)"))
+
+    async def _prompt(self, prompt: str) -> str | None:
+        self._console.print(Text(prompt), end="")
+        line = await _read_line(self._stdin)
+        return None if line == "" else line.strip()
+
+    async def decide(self, view: JudgeView, ctx: GameContext) -> Verdict:
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:
+            self._show(view)
+            labels = view.labels
+            while True:
+                answer = await self._prompt(f"Your answer ({'/'.join(labels)}): ")
+                if answer is None:
+                    return Verdict(choice=None, raw="(input closed)")
+                if answer.upper() in labels:
+                    break
+                self._console.print(Text(f"Type one of {', '.join(labels)}.", style="yellow"))
+            choice = labels.index(answer.upper())
+            confidence = await self._confidence(len(labels))
+            if confidence is None:
+                return Verdict(choice=choice, source="human", raw=answer.upper())
+            rest = (1 - confidence) / (len(labels) - 1)
+            probabilities = [confidence if i == choice else rest for i in range(len(labels))]
+            return Verdict(choice=choice, probabilities=probabilities, source="human", raw=f"{answer.upper()} {confidence:.0%}")
+
+    async def _confidence(self, n: int) -> float | None:
+        floor = 100 / n
+        while True:
+            text = await self._prompt(f"Confidence in that answer, {floor:.0f}-100% (Enter to skip): ")
+            if not text:
+                return None
+            try:
+                value = float(text.rstrip("%"))
+            except ValueError:
+                value = -1.0
+            if floor <= value <= 100:
+                return value / 100
+            self._console.print(Text(f"Type a number from {floor:.0f} to 100.", style="yellow"))
+
+    async def ask(self, view: JudgeView, ctx: GameContext) -> str | None:
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:
+            self._show(view)
+            return await self._prompt("Question for the debaters (Enter for none): ") or None
