@@ -142,7 +142,7 @@ class DebateFamily(Protocol):
 
     def _transcript(self, turns: list[Turn]) -> list[dict[str, Any]]:
         return [
-            {"speaker": t.meta.get("speaker", t.role), "seat": t.seat, "round": t.round,
+            {"speaker": t.meta.get("speaker", t.role), "seat": t.seat, "round": t.round, "defends": t.meta.get("defends"),
              "kind": t.meta.get("kind", "argument"), "content": t.meta.get("shown", t.content)}
             for t in turns
             if t.meta.get("kind") in ("argument", "question")
@@ -261,6 +261,7 @@ class DebateFamily(Protocol):
                 seat=t.seat,
                 round=t.round,
                 kind="question" if t.meta.get("kind") == "question" else "argument",
+                defends=t.meta.get("defends"),
                 content=t.meta.get("shown", t.content),
             )
             for t in turns

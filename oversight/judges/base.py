@@ -27,6 +27,8 @@ class JudgeTurn(BaseModel):
     seat: str | None = None
     round: int | None = None
     kind: Literal["argument", "question"] = "argument"
+    #: index into ``choices`` of the answer the speaker argues for (None for the judge's own questions)
+    defends: int | None = None
     #: the text with every quote marked ``<quote verified>`` or ``<quote unverified>``
     content: str
 

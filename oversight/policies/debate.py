@@ -3,7 +3,8 @@
 ``debater``: argues its assigned answer with the passage sentence that best supports it (honest when assigned
 the truth; quotes the misleading sentence otherwise). ``liar``: supports its answer with an invented quote.
 ``judge``: trusts verified quotes only and weighs how credible each is — a statement of how things ended beats
-hearsay or an earlier plan; reads the passage itself when shown it; with nothing to go on, guesses.
+hearsay or an earlier plan — and distrusts an answer backed only by invented quotes; reads the passage itself
+when shown it; with nothing to go on, guesses.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ FINAL = re.compile(r"\b(in the end|finally|later|at last|eventually|changed plan
 #: words that say a sentence reports a belief, a plan or the past rather than the outcome
 HEARSAY = re.compile(r"\b(said|told|note|thought|planned|first|for years|rumou?r)\b", re.IGNORECASE)
 _VERIFIED = re.compile(r"<quote verified>(.*?)</quote>", re.DOTALL)
+_UNVERIFIED = re.compile(r"<quote unverified>(.*?)</quote>", re.DOTALL)
+#: the score of an answer whose only support is quotes that are not in the passage
+FABRICATION = -2.0
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -99,12 +103,17 @@ def judge(messages: list[ChatMessage], settings: GenerationSettings, sample: int
                 last[label] = index
         scores = {label: float(i) for label, i in last.items()}
     else:
+        transcript = section(prompt, "transcript") or ""
         evidence: dict[str, list[float]] = {label: [] for label in choices}
-        for quote in _VERIFIED.findall(section(prompt, "transcript") or ""):
+        for quote in _VERIFIED.findall(transcript):
             if (label := supports(quote, choices)) is not None:
                 evidence[label].append(credibility(quote))
-        # an answer nobody supported with evidence keeps a modest prior
-        scores = {label: max(found) if found else 0.5 for label, found in evidence.items()}
+        invented = {supports(quote, choices) for quote in _UNVERIFIED.findall(transcript)}
+        # an answer backed only by invented quotes is suspect; one nobody argued for keeps a modest prior
+        scores = {
+            label: max(found) if found else (FABRICATION if label in invented else 0.5)
+            for label, found in evidence.items()
+        }
     probabilities = _softmax(scores)
     best = max(probabilities.values())
     tied = sorted(label for label, p in probabilities.items() if p == best)

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from oversight.errors import UserError
 from oversight.tasks.items import TaskItem, TaskSet
+from oversight.tasks.quality import load_quality, looks_like_quality
 from oversight.tasks.registry import TASKS
 
 _FIELDS = ("id", "question", "choices", "answer", "passage", "meta")
@@ -89,6 +90,15 @@ def _read_csv(path: Path, text: str) -> list[TaskItem]:
     return items
 
 
+def _first_row_is_quality(text: str) -> bool:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    try:
+        row = json.loads(first)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(row, dict) and looks_like_quality(row)
+
+
 def load_task_file(path: Path) -> TaskSet:
     try:
         text = path.read_text(encoding="utf-8")
@@ -96,6 +106,8 @@ def load_task_file(path: Path) -> TaskSet:
         raise UserError(f"{path}: cannot read task file ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: task file is not UTF-8 text") from None
+    if path.suffix.lower() != ".csv" and _first_row_is_quality(text):
+        return load_quality(path, text)
     items = _read_csv(path, text) if path.suffix.lower() == ".csv" else _read_jsonl(path, text)
     if not items:
         raise UserError(f"{path}: task file has no items")
@@ -103,7 +115,7 @@ def load_task_file(path: Path) -> TaskSet:
 
 
 def load_task(name_or_path: str, seed: int = 0) -> TaskSet:
-    """A registered task name, or a path to a ``.jsonl``/``.json``/``.csv`` file."""
+    """A registered task name, or a path to a ``.jsonl``/``.json``/``.csv`` file (QuALITY's format is recognised)."""
     path = Path(name_or_path)
     if path.suffix.lower() in (".jsonl", ".json", ".csv") or path.exists():
         if not path.exists():
