@@ -10,5 +10,6 @@ TASKS = Registry(
     "task",
     builtins={
         "mini-stories": "oversight.tasks.stories:mini_stories",
+        "word-problems": "oversight.tasks.word_problems:word_problems",
     },
 )
