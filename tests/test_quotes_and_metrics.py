@@ -1,0 +1,109 @@
+"""Quote checking, calibration scores, and the task loaders added for the debate family."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from oversight.calibration import brier_score, expected_calibration_error, log_score
+from oversight.errors import UserError
+from oversight.quotes import QuoteSettings, mark_quotes, numbered_passage
+from oversight.tasks import load_task, load_task_file
+
+PASSAGE = "The door is blue. A red car passed by the house, and nobody noticed."
+
+
+@pytest.mark.parametrize(("quote", "exact", "normalised", "fuzzy"), [
+    ("The door is blue.", True, True, True),
+    ("the DOOR is blue", False, True, True),
+    ("A red car  passed by the house", False, True, True),
+    ("A red car passed by the houses", False, False, True),
+    ("The door is green.", False, False, False),
+])
+def test_quote_modes(quote: str, exact: bool, normalised: bool, fuzzy: bool) -> None:
+    for mode, expected in (("exact", exact), ("normalised", normalised), ("fuzzy", fuzzy)):
+        shown, [check] = mark_quotes(f"Look: <quote>{quote}</quote>", PASSAGE, QuoteSettings(mode=mode))
+        assert check.verified is expected, (mode, quote)
+        assert shown == f"Look: <quote {'verified' if expected else 'unverified'}>{quote}</quote>"
+
+
+def test_fuzzy_threshold_is_respected() -> None:
+    quote = "<quote>A red car passed by the houses</quote>"
+    assert mark_quotes(quote, PASSAGE, QuoteSettings(mode="fuzzy", fuzzy_threshold=90))[1][0].verified
+    assert not mark_quotes(quote, PASSAGE, QuoteSettings(mode="fuzzy", fuzzy_threshold=99.5))[1][0].verified
+
+
+def test_span_quotes_come_from_the_passage_and_cannot_be_faked() -> None:
+    words = PASSAGE.split()
+    assert numbered_passage(PASSAGE).startswith("0:The 1:door 2:is 3:blue.")
+    shown, checks = mark_quotes("See <<4-6>> and <<3-99>>", PASSAGE, QuoteSettings(spans=True))
+    assert [c.match for c in checks] == ["span", "bad_span"]
+    assert shown.startswith(f"See <quote verified>{' '.join(words[4:7])}</quote>")
+    # without span quoting switched on, the markers are just text
+    assert mark_quotes("See <<4-6>>", PASSAGE, QuoteSettings())[1] == []
+
+
+def test_quote_budget_counts_characters_in_order() -> None:
+    text = "<quote>The door is blue.</quote> <quote>A red car</quote> <quote>nobody</quote>"
+    checks = mark_quotes(text, PASSAGE, QuoteSettings(budget=27))[1]
+    assert [c.match for c in checks] == ["exact", "exact", "over_budget"]
+
+
+def test_calibration_scores_on_known_values() -> None:
+    assert expected_calibration_error([0.9, 0.9, 0.6, 0.6], [True, True, True, False]) == pytest.approx(0.5 * 0.1 + 0.5 * 0.1)
+    assert expected_calibration_error([1.0, 1.0], [True, True]) == 0.0
+    assert brier_score([[1.0, 0.0], [0.5, 0.5]], [0, 1]) == pytest.approx((0 + 0.5) / 2)
+    assert log_score([[0.8, 0.2], [0.5, 0.5]], [0, 1]) == pytest.approx((math.log(0.8) + math.log(0.5)) / 2)
+    assert log_score([[1.0, 0.0]], [1]) == pytest.approx(math.log(1e-6))
+    assert expected_calibration_error([], []) is None and brier_score([], []) is None
+
+
+def _quality_article(questions: list[dict]) -> str:
+    return json.dumps({"article_id": "51", "title": "Star Drift", "article": "Long text about ships.", "questions": questions})
+
+
+def test_quality_keeps_gold_and_best_distractor(tmp_path: Path) -> None:
+    question = {
+        "question": "Why did the ship turn back?",
+        "options": ["fuel", "storm", "mutiny", "orders"],
+        "gold_label": 4,
+        "difficult": 1,
+        "validation": [{"untimed_answer": 4, "untimed_best_distractor": 2},
+                       {"untimed_answer": 2, "untimed_best_distractor": 2},
+                       {"untimed_answer": 4, "untimed_best_distractor": 1}],
+        "speed_validation": [{"speed_answer": 4}, {"speed_answer": 1}],
+        "question_unique_id": "51_q1",
+    }
+    unlabeled = {"question": "Who?", "options": ["a", "b", "c", "d"]}
+    path = tmp_path / "QuALITY.v1.0.1.htmlstripped.dev"
+    path.write_text(_quality_article([question, unlabeled]) + "\n")
+    [item] = load_task(str(path)).items
+    assert item.id == "51_q1" and item.passage == "Long text about ships."
+    assert sorted(item.choices) == ["orders", "storm"] and item.choices[item.answer] == "orders"
+    assert item.meta["difficult"] == 1 and item.meta["speed_accuracy"] == 0.5
+    assert item.meta["untimed_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_quality_test_split_without_labels_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "quality.test.jsonl"
+    path.write_text(_quality_article([{"question": "Who?", "options": ["a", "b"]}]) + "\n")
+    with pytest.raises(UserError, match="no QuALITY questions with a gold label"):
+        load_task_file(path)
+
+
+def test_word_problems_answers_are_computed_and_in_the_worked_solution() -> None:
+    task = load_task("word-problems")
+    assert len(task.items) >= 200
+    for item in task.items:
+        right = item.choices[item.answer]
+        assert item.passage and item.passage.endswith(f"ends with {right} {item.question.split('How many ')[1].split()[0]}.")
+        assert item.choices[1 - item.answer] != right
+
+
+def test_builtin_suites_are_large_enough_and_deterministic() -> None:
+    for name in ("mini-stories", "word-problems"):
+        assert len(load_task(name).items) >= 200
+        assert load_task(name, seed=1).items == load_task(name, seed=1).items
