@@ -67,6 +67,8 @@ class GameRecord(BaseModel):
     sample: int = 0
     status: Literal["complete", "failed"]
     roles: dict[str, str]
+    #: role → tournament player name (empty outside tournaments, where ``roles`` names the models)
+    players: dict[str, str] = Field(default_factory=dict)
     question: str
     choices: list[str] = Field(default_factory=list)
     #: index into ``choices``, or the exact answer of an open-ended item
