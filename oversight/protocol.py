@@ -63,6 +63,8 @@ class GameSetup:
     seating: dict[str, int] = field(default_factory=dict)
     sample: int = 0
     phase: int = 0
+    #: which of a tournament's matchups the game belongs to (empty in a plain run)
+    entry: str = ""
     #: what the game needs from earlier phases (in-context examples, …); not part of the game's identity
     context: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -72,6 +74,8 @@ class GameSetup:
         parts = [self.protocol, self.task, self.item.id, seats, str(self.sample)]
         if self.phase:
             parts.append(f"phase={self.phase}")
+        if self.entry:
+            parts.append(f"entry={self.entry}")
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
@@ -86,6 +90,23 @@ class GameOutcome:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+class PlayStyle(BaseModel):
+    """How a player produces its turns, beyond its model: the stronger-debater methods of Khan et al. 2024."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: sample this many candidate turns and keep the one a judge model finds most convincing
+    best_of: int = Field(default=1, ge=1, le=32)
+    #: temperature for the candidates (only used when best_of > 1)
+    temperature: float = Field(default=0.8, ge=0.0)
+    #: the model that scores candidates as a judge would (default: the player's own model)
+    scorer: str | None = None
+    #: have a critic comment on the draft and revise it once
+    critique_refine: bool = False
+    #: the model that critiques (default: the player's own model)
+    critic: str | None = None
+
+
 class GameContext:
     """The only door from a protocol to the models: prompts in, completions out, every call accounted."""
 
@@ -96,9 +117,14 @@ class GameContext:
         pool: ModelPool,
         prompts: PromptLibrary,
         judge: Judge | None = None,
+        role_prompts: dict[str, PromptLibrary] | None = None,
+        styles: dict[str, PlayStyle] | None = None,
     ) -> None:
         self.template_dir = template_dir
         self.roles = roles
+        #: role → how that player produces turns (tournament players; empty otherwise)
+        self.styles = styles or {}
+        self._role_prompts = role_prompts or {}
         #: the run's judge, for protocols that have one (see :mod:`oversight.judges`)
         self.judge = judge
         self._pool = pool
@@ -119,7 +145,8 @@ class GameContext:
 
         ``spec`` overrides the role's model (an ensemble judge asks each member's model under the judge role).
         """
-        messages = self._prompts.render(f"{self.template_dir}/{template or role}.j2", variables)
+        prompts = self._role_prompts.get(role, self._prompts)
+        messages = prompts.render(f"{self.template_dir}/{template or role}.j2", variables)
         spec = spec or self.roles[role]
         completion = await self._pool.complete(spec, messages, settings, sample)
         self.calls.append(ModelCall(role=role, model=spec, usage=completion.usage, cached=completion.cached))

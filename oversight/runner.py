@@ -1,12 +1,19 @@
-"""One run from config to run folder: resolve names, plan games, resume, play, summarise."""
+"""From a plan to a run folder: resume, play every game, summarise.
+
+A run is a list of *entries*: a protocol with its roles bound to models (and, in tournaments, to named players
+with their own prompts and play styles) and its judge. ``oversight run`` makes one entry; a tournament makes
+many. Every entry's games go into the same run folder and the same transcript log.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import platform
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +30,7 @@ from oversight.models.pool import ModelPool
 from oversight.orchestrator import play_all
 from oversight.progress import RunProgress
 from oversight.prompts import PromptLibrary
-from oversight.protocol import PROTOCOLS, GameContext, GameSetup, Protocol, ProtocolOptions
+from oversight.protocol import PROTOCOLS, GameContext, GameSetup, PlayStyle, Protocol
 from oversight.records import GameRecord, RunManifest, RunSummary, utc_now
 from oversight.runfolder import RunFolder, TranscriptWriter
 from oversight.scoring import summarize
@@ -65,11 +72,102 @@ class RunConfig(BaseModel):
 
 
 @dataclass
+class Entry:
+    """One protocol with its roles bound: the unit a run (or a tournament) is made of."""
+
+    protocol: Protocol
+    #: role → model spec (for the judge role of a protocol with a judge: the judge's description)
+    roles: dict[str, str]
+    judge: Judge | None
+    prompts: PromptLibrary
+    #: role → tournament player name; part of each game's identity
+    players: dict[str, str] = field(default_factory=dict)
+    #: role → templates of that player's prompt variant
+    role_prompts: dict[str, PromptLibrary] = field(default_factory=dict)
+    #: role → how that player produces turns (best-of-N, critique–refine)
+    styles: dict[str, PlayStyle] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Tells apart entries of one run; empty for a plain run, so its game ids do not depend on it."""
+        if not self.players:
+            return ""
+        return f"{self.protocol.name}|" + ",".join(f"{role}={name}" for role, name in sorted(self.players.items()))
+
+    def model_specs(self) -> list[str]:
+        """Every model the entry may call: the roles' models, the judge's and the players' helpers."""
+        specs = [spec for role, spec in self.roles.items() if not (self.judge is not None and role == "judge")]
+        specs += self.judge.model_specs() if self.judge is not None else []
+        specs += [s for style in self.styles.values() for s in (style.scorer, style.critic) if s]
+        return specs
+
+    def validate(self) -> None:
+        for role, spec in self.roles.items():
+            if not (self.judge is not None and role == "judge"):
+                ModelSpec.parse(spec)
+        for template in self.protocol.templates:
+            # a missing or broken template stops the run before anything is written
+            for library in {id(lib): lib for lib in [self.prompts, *self.role_prompts.values()]}.values():
+                library.template(f"{self.protocol.template_dir or self.protocol.name}/{template}.j2")
+
+
+@dataclass
+class RunPlan:
+    """A run with every name resolved and every input checked, before anything is written."""
+
+    entries: list[Entry]
+    task: TaskSet
+    items: list[TaskItem]
+    fingerprint: str
+    default_out: Path
+    #: the configuration as written to run.json
+    config: dict[str, Any]
+    seed: int = 0
+
+
+@dataclass
 class RunResult:
     folder: RunFolder
     status: Literal["complete", "interrupted"]
     summary: RunSummary
     manifest: RunManifest
+
+
+@dataclass
+class Execution:
+    """How to run a plan: concurrency, caching and retries (none of it changes which games exist)."""
+
+    out: Path | None = None
+    max_connections: int = 64
+    cache: bool = True
+    timeout: float = 120.0
+    max_attempts: int = 6
+
+
+def make_protocol(name: str, options: dict[str, Any]) -> Protocol:
+    protocol_cls: type[Protocol] = PROTOCOLS.get(name)
+    try:
+        return protocol_cls(protocol_cls.options_model.model_validate(options))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"{name} option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
+def check_items(protocol: Protocol, task: TaskSet, items: Sequence[TaskItem]) -> None:
+    if protocol.needs_choices and (open_ended := next((i for i in items if not i.multiple_choice), None)):
+        raise UserError(f"task {task.name!r} item {open_ended.id!r}: {protocol.name} needs choices")
+
+
+def task_identity(task: TaskSet, seed: int) -> dict[str, str]:
+    if task.source == "built-in":
+        return {"task": task.name, "seed": str(seed)}
+    digest = hashlib.sha256(Path(task.source).read_bytes()).hexdigest()
+    return {"task": str(Path(task.source).resolve()), "sha256": digest}
+
+
+def fingerprint(decisive: dict[str, Any]) -> str:
+    """Hash of the settings that decide which games exist and how they are played."""
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def resolve_roles(protocol: Protocol, config: RunConfig) -> dict[str, str]:
@@ -85,40 +183,58 @@ def resolve_roles(protocol: Protocol, config: RunConfig) -> dict[str, str]:
     return roles
 
 
-def _task_identity(config: RunConfig, task: TaskSet) -> dict[str, str]:
-    if task.source == "built-in":
-        return {"task": task.name, "seed": str(config.seed)}
-    digest = hashlib.sha256(Path(task.source).read_bytes()).hexdigest()
-    return {"task": str(Path(task.source).resolve()), "sha256": digest}
-
-
-def config_hash(config: RunConfig, options: ProtocolOptions, roles: dict[str, str], task: TaskSet) -> str:
-    """Settings that decide which games exist and how they are played (not the limit, out or concurrency)."""
-    decisive = {
-        "protocol": config.protocol,
-        "task": _task_identity(config, task),
-        "roles": roles,
-        "options": options.model_dump(mode="json"),
-        "prompts": str(config.prompts.resolve()) if config.prompts else None,
-    }
-    return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
+def plan(config: RunConfig) -> RunPlan:
+    """The plan of an ``oversight run`` command: one entry."""
+    protocol = make_protocol(config.protocol, config.options)
+    task = load_task(config.task, seed=config.seed)
+    items = task.items[: config.limit] if config.limit else task.items
+    check_items(protocol, task, items)
+    roles = resolve_roles(protocol, config)
+    for role, spec in roles.items():
+        if not (protocol.uses_judge and role == "judge"):
+            ModelSpec.parse(spec)
+    judge = load_judge(roles["judge"]) if protocol.uses_judge and "judge" in roles else None
+    entry = Entry(protocol=protocol, roles=roles, judge=judge, prompts=PromptLibrary(config.prompts))
+    entry.validate()
+    digest = fingerprint(
+        {
+            "protocol": config.protocol,
+            "task": task_identity(task, config.seed),
+            "roles": roles,
+            "options": protocol.options.model_dump(mode="json"),
+            "prompts": str(config.prompts.resolve()) if config.prompts else None,
+        }
+    )
+    return RunPlan(
+        entries=[entry],
+        task=task,
+        items=items,
+        fingerprint=digest,
+        default_out=RESULTS_DIR / f"{config.protocol}-{task.name}-{digest[:8]}",
+        config=config.model_dump(mode="json"),
+        seed=config.seed,
+    )
 
 
 class GamePlayer:
     """Turns one setup into one record, whatever happens inside the protocol."""
 
-    def __init__(
-        self, protocol: Protocol, roles: dict[str, str], pool: ModelPool, prompts: PromptLibrary, judge: Judge | None
-    ) -> None:
-        self.protocol = protocol
-        self.roles = roles
+    def __init__(self, entry: Entry, pool: ModelPool) -> None:
+        self.entry = entry
         self.pool = pool
-        self.prompts = prompts
-        self.judge = judge
 
     async def __call__(self, setup: GameSetup) -> GameRecord:
-        template_dir = self.protocol.template_dir or self.protocol.name
-        ctx = GameContext(template_dir, self.roles, self.pool, self.prompts, self.judge)
+        entry = self.entry
+        protocol = entry.protocol
+        ctx = GameContext(
+            protocol.template_dir or protocol.name,
+            entry.roles,
+            self.pool,
+            entry.prompts,
+            entry.judge,
+            role_prompts=entry.role_prompts,
+            styles=entry.styles,
+        )
         started = utc_now()
         item = setup.item
         base = {
@@ -128,14 +244,15 @@ class GamePlayer:
             "item_id": item.id,
             "sample": setup.sample,
             "phase": setup.phase,
-            "roles": self.roles,
+            "roles": entry.roles,
+            "players": entry.players,
             "question": item.question,
             "choices": item.choices,
             "answer": item.answer,
             "started_at": started,
         }
         try:
-            outcome = await self.protocol.play(setup, ctx)
+            outcome = await protocol.play(setup, ctx)
         except FatalRunError:
             raise
         except Exception as exc:  # one game's failure is that game's record, never the run's crash
@@ -164,90 +281,56 @@ class GamePlayer:
         )
 
 
-def default_out(config: RunConfig, task: TaskSet, fingerprint: str) -> Path:
-    return RESULTS_DIR / f"{config.protocol}-{task.name}-{fingerprint[:8]}"
+def _entry_setups(entry: Entry, run: RunPlan, phase: int, earlier: list[GameRecord]) -> list[GameSetup]:
+    mine = [r for r in earlier if r.players == entry.players and r.protocol == entry.protocol.name]
+    setups = entry.protocol.setups(run.task.name, run.items, phase, mine)
+    return [dataclasses.replace(s, entry=entry.key) for s in setups]
 
 
-@dataclass
-class Plan:
-    """A run with every name resolved and every input checked, before anything is written."""
-
-    protocol: Protocol
-    task: TaskSet
-    items: list[TaskItem]
-    roles: dict[str, str]
-    #: the judge, for protocols whose judge role is one (otherwise the judge role is a plain model)
-    judge: Judge | None
-    prompts: PromptLibrary
-    #: the first phase's games (later phases depend on what earlier ones produced)
-    setups: list[GameSetup]
-    fingerprint: str
-
-
-def plan(config: RunConfig) -> Plan:
-    protocol_cls: type[Protocol] = PROTOCOLS.get(config.protocol)
-    try:
-        options = protocol_cls.options_model.model_validate(config.options)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise UserError(f"{config.protocol} option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-    protocol = protocol_cls(options)
-    task = load_task(config.task, seed=config.seed)
-    items = task.items[: config.limit] if config.limit else task.items
-    if protocol_cls.needs_choices and (open_ended := next((i for i in items if not i.multiple_choice), None)):
-        raise UserError(f"task {task.name!r} item {open_ended.id!r}: {protocol_cls.name} needs choices")
-    roles = resolve_roles(protocol, config)
-    for role, spec in roles.items():
-        if not (protocol.uses_judge and role == "judge"):
-            ModelSpec.parse(spec)
-    judge = load_judge(roles["judge"]) if protocol.uses_judge and "judge" in roles else None
-    prompts = PromptLibrary(config.prompts)
-    for template in protocol.templates:
-        # a missing or broken template stops us here
-        prompts.template(f"{protocol.template_dir or protocol.name}/{template}.j2")
-    fingerprint = config_hash(config, options, roles, task)
-    setups = list(protocol.setups(task.name, items))
-    return Plan(protocol, task, items, roles, judge, prompts, setups, fingerprint)
-
-
-def model_specs(run: Plan) -> list[str]:
-    """Every model the run may call: the roles' models and the judge's."""
-    specs = [spec for role, spec in run.roles.items() if not (run.judge is not None and role == "judge")]
-    return specs + (run.judge.model_specs() if run.judge is not None else [])
-
-
-async def execute(config: RunConfig, command: list[str]) -> RunResult:
-    run = plan(config)
-    backend_options = BackendOptions(
-        max_connections=config.max_connections,
-        timeout=config.timeout,
-        max_attempts=config.max_attempts,
-        connection_slots=asyncio.Semaphore(config.max_connections),
+async def execute_plan(
+    run: RunPlan,
+    execution: Execution,
+    command: list[str],
+    summarise: Callable[[RunSummary, list[GameRecord]], None] | None = None,
+) -> RunResult:
+    """Play a plan into its run folder; ``summarise`` may add figures to the summary before it is written."""
+    options = BackendOptions(
+        max_connections=execution.max_connections,
+        timeout=execution.timeout,
+        max_attempts=execution.max_attempts,
+        connection_slots=asyncio.Semaphore(execution.max_connections),
     )
-    cache = ResponseCache(default_cache_dir() / "responses.sqlite") if config.cache else None
-    pool = ModelPool(backend_options, cache)
+    cache = ResponseCache(default_cache_dir() / "responses.sqlite") if execution.cache else None
+    pool = ModelPool(options, cache)
     try:
-        for spec in model_specs(run):
-            pool.backend(spec)  # unknown providers and policies fail here, before anything is written
-        folder = RunFolder(config.out or default_out(config, run.task, run.fingerprint))
-        manifest = _start_manifest(folder, config, run.roles, run.fingerprint, command)
+        for entry in run.entries:
+            for spec in entry.model_specs():
+                pool.backend(spec)  # unknown providers and policies fail here, before anything is written
+        folder = RunFolder(execution.out or run.default_out)
+        manifest = _start_manifest(folder, run, command)
         done = {record.game_id for record in folder.prepare_resume()}
-        protocol = run.protocol
-        expected = len(run.setups) * protocol.phases
-        progress = RunProgress(
-            expected, len(done), f"{config.protocol} on {run.task.name}", live=not getattr(run.judge, "uses_terminal", False)
-        )
+        players = {entry.key: GamePlayer(entry, pool) for entry in run.entries}
+        first = [s for entry in run.entries for s in _entry_setups(entry, run, 0, [])]
+        phases = max(entry.protocol.phases for entry in run.entries)
+        expected = len(first) * phases
+        live = not any(getattr(entry.judge, "uses_terminal", False) for entry in run.entries)
+        label = run.entries[0].protocol.name if len(run.entries) == 1 else f"{len(run.entries)} matchups"
+        progress = RunProgress(expected, len(done), f"{label} on {run.task.name}", live=live)
         writer = TranscriptWriter(folder.transcripts_path)
-        player = GamePlayer(protocol, run.roles, pool, run.prompts, run.judge)
         planned: set[str] = set()
         status: Literal["complete", "interrupted"] = "interrupted"
         try:
-            for phase in range(protocol.phases):
+            for phase in range(phases):
                 earlier = [r for r in folder.records() if r.phase < phase and r.game_id in planned]
-                setups = run.setups if phase == 0 else list(protocol.setups(run.task.name, run.items, phase, earlier))
+                setups = first if phase == 0 else [
+                    s for entry in run.entries if entry.protocol.phases > phase
+                    for s in _entry_setups(entry, run, phase, earlier)
+                ]
                 planned.update(s.game_id for s in setups)
                 todo = [s for s in setups if s.game_id not in done]
-                status = await play_all(todo, player, writer, progress, concurrency=config.max_connections * 2)
+                status = await play_all(
+                    todo, lambda s: players[s.entry](s), writer, progress, concurrency=execution.max_connections * 2
+                )
                 if status == "interrupted":
                     break
         except FatalRunError as exc:
@@ -257,10 +340,9 @@ async def execute(config: RunConfig, command: list[str]) -> RunResult:
             await writer.close()
             progress.close()
             records = [r for r in folder.records() if r.game_id in planned]
-            for name, rows in protocol.artifacts(records).items():
-                folder.write_artifact(name, rows)
-            summary = summarize(folder.path.name, records, planned=max(expected, len(planned)))
-            summary.metrics = {protocol.name: protocol.metrics(records)}
+            summary = _summarise(folder, run, records, max(expected, len(planned)))
+            if summarise is not None:
+                summarise(summary, records)
             folder.write_summary(summary)
             manifest.ended_at = utc_now()
             if manifest.status == "running":
@@ -271,31 +353,55 @@ async def execute(config: RunConfig, command: list[str]) -> RunResult:
     return RunResult(folder=folder, status=status, summary=summary, manifest=manifest)
 
 
-def _start_manifest(
-    folder: RunFolder, config: RunConfig, roles: dict[str, str], fingerprint: str, command: list[str]
-) -> RunManifest:
+def _summarise(folder: RunFolder, run: RunPlan, records: list[GameRecord], planned: int) -> RunSummary:
+    summary = summarize(folder.path.name, records, planned=planned)
+    by_protocol: dict[str, Protocol] = {}
+    for entry in run.entries:
+        by_protocol.setdefault(entry.protocol.name, entry.protocol)
+    for name, protocol in by_protocol.items():
+        mine = [r for r in records if r.protocol == name]
+        summary.metrics[name] = protocol.metrics(mine)
+        for artifact, rows in protocol.artifacts(mine).items():
+            folder.write_artifact(artifact, rows)
+    return summary
+
+
+async def execute(config: RunConfig, command: list[str]) -> RunResult:
+    execution = Execution(
+        out=config.out,
+        max_connections=config.max_connections,
+        cache=config.cache,
+        timeout=config.timeout,
+        max_attempts=config.max_attempts,
+    )
+    return await execute_plan(plan(config), execution, command)
+
+
+def _start_manifest(folder: RunFolder, run: RunPlan, command: list[str]) -> RunManifest:
     started_at = utc_now()
     if folder.manifest_path.exists():
         previous = folder.read_manifest()
         started_at = previous.started_at
-        if previous.config_hash != fingerprint:
+        if previous.config_hash != run.fingerprint:
             raise UserError(
                 f"{folder.path}: holds a run with other settings (protocol, task, models, rounds or prompts); "
                 "use another --out to start a new run"
             )
     folder.path.mkdir(parents=True, exist_ok=True)
+    models: dict[str, str] = {}
+    for entry in run.entries:
+        for role, spec in entry.roles.items():
+            models[f"{entry.players[role]}" if role in entry.players else role] = spec
     manifest = RunManifest(
         run_id=folder.path.name,
         command=[redact(arg) for arg in command],
-        config=config.model_dump(mode="json"),
-        config_hash=fingerprint,
-        models=roles,
+        config=run.config,
+        config_hash=run.fingerprint,
+        models=models,
         package_version=__version__,
         python_version=platform.python_version(),
-        seed=config.seed,
+        seed=run.seed,
         started_at=started_at,
     )
     folder.write_manifest(manifest)
     return manifest
-
-
