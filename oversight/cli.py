@@ -121,6 +121,50 @@ def run(
 
 
 @cli.command()
+@click.argument("config_path", metavar="[CONFIG]", required=False, type=click.Path(path_type=Path))
+@click.option("--limit", type=click.IntRange(min=1), help="Play only the first N items (overrides the config).")
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: results/tournament-<name>-<hash>).")
+@click.option("--max-connections", type=click.IntRange(min=1), help="Most model requests in flight (overrides the config).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the response cache.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+              help="Seconds per model call before it is retried.")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Attempts per model call.")
+@click.option("--print-config", is_flag=True, help="Print the config (the built-in demo if none is given) and exit.")
+def tournament(
+    config_path: Path | None,
+    limit: int | None,
+    out: Path | None,
+    max_connections: int | None,
+    no_cache: bool,
+    timeout: float,
+    max_attempts: int,
+    print_config: bool,
+) -> None:
+    """Play a tournament from a TOML CONFIG (default: the built-in demo) and print the ratings."""
+    from oversight.runner import Execution, execute_plan
+    from oversight.show import print_run_result
+    from oversight.tournament import default_config_text, load_config, plan_tournament
+
+    if print_config:
+        click.echo(config_path.read_text(encoding="utf-8") if config_path else default_config_text(), nl=False)
+        return
+    config, _ = load_config(config_path)
+    run_plan = plan_tournament(config, limit)
+    execution = Execution(
+        out=out,
+        max_connections=max_connections or config.max_connections,
+        cache=not no_cache,
+        timeout=timeout,
+        max_attempts=max_attempts,
+    )
+    result = asyncio.run(execute_plan(run_plan, execution, ["oversight", *sys.argv[1:]]))
+    print_run_result(result)
+    if result.status == "interrupted":
+        sys.exit(EXIT_INTERRUPTED)
+
+
+@cli.command()
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
 @click.argument("game_id", required=False)
 def show(run_dir: Path, game_id: str | None) -> None:

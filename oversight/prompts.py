@@ -59,13 +59,15 @@ class PromptLibrary:
     def render(self, name: str, variables: dict[str, Any]) -> list[ChatMessage]:
         template = self.template(name)
         try:
-            blocks = [b for b in _MESSAGE_BLOCKS if b in template.blocks]
-            if not blocks:
-                return [ChatMessage(role="user", content=template.render(variables).strip())]
             context = template.new_context(variables)
+            # rendering the whole template first lets {% extends %} register its parents' blocks in the context
+            body = "".join(template.root_render_func(context))
+            blocks = [b for b in _MESSAGE_BLOCKS if b in context.blocks]
+            if not blocks:
+                return [ChatMessage(role="user", content=body.strip())]
             messages = []
             for block in blocks:
-                content = "".join(template.blocks[block](context)).strip()
+                content = "".join(context.blocks[block][0](context)).strip()
                 if content:
                     messages.append(ChatMessage(role=block, content=content))  # type: ignore[arg-type]
             return messages

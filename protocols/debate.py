@@ -28,8 +28,9 @@ from pydantic import Field
 
 from oversight.errors import UserError
 from oversight.judges import JudgeTurn, JudgeView
-from oversight.models.base import GenerationSettings
-from oversight.protocol import GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
+from oversight.judges.llm import VERDICT_SETTINGS
+from oversight.models.base import GenerationSettings, Usage
+from oversight.protocol import GameContext, GameOutcome, GameSetup, PlayStyle, Protocol, ProtocolOptions
 from oversight.quotes import QuoteSettings, mark_quotes, numbered_passage
 from oversight.records import GameRecord, Turn
 from oversight.tasks.items import TaskItem
@@ -186,25 +187,37 @@ class DebateFamily(Protocol):
     ) -> Turn:
         labels = choice_labels(len(item.choices))
         defended = seating[seat]
-        completion = await ctx.generate(
-            self._role(seat),
-            {
-                **self._common(item),
-                "passage": self._passage_for_speakers(item),
-                "spans": self.options.quote_spans,
-                "seat": seat,
-                "speaker": self._speaker_name(seat),
-                "assigned": labels[defended],
-                "assigned_text": item.choices[defended],
-                "round": round_number,
-                "simultaneous": self.options.turns == "simultaneous",
-                "char_limit": self.options.char_limit,
-                "transcript": self._transcript(seen),
-            },
-            template=self.rules.speaker,
-            settings=GenerationSettings(max_tokens=self.options.max_tokens, temperature=self.options.temperature),
-        )
-        content = completion.text.strip()
+        role = self._role(seat)
+        style = ctx.styles.get(role, PlayStyle())
+        variables = {
+            **self._common(item),
+            "passage": self._passage_for_speakers(item),
+            "spans": self.options.quote_spans,
+            "seat": seat,
+            "speaker": self._speaker_name(seat),
+            "assigned": labels[defended],
+            "assigned_text": item.choices[defended],
+            "round": round_number,
+            "simultaneous": self.options.turns == "simultaneous",
+            "char_limit": self.options.char_limit,
+            "transcript": self._transcript(seen),
+        }
+        settings = GenerationSettings(max_tokens=self.options.max_tokens, temperature=self.options.temperature)
+        meta: dict[str, Any] = {}
+        if style.best_of > 1:
+            content, usage = await self._best_of(item, ctx, role, style, variables, settings, seen, seat, defended, meta)
+        else:
+            completion = await ctx.generate(role, variables, template=self.rules.speaker, settings=settings)
+            content, usage = completion.text.strip(), completion.usage
+        if style.critique_refine:
+            content, extra = await self._critique_refine(ctx, role, style, variables, content, meta)
+            usage = usage + extra
+        return self._turn(item, seat, round_number, defended, content, usage, meta)
+
+    def _turn(
+        self, item: TaskItem, seat: str, round_number: int, defended: int, content: str, usage: Usage,
+        meta: dict[str, Any],
+    ) -> Turn:
         limit = self.options.char_limit
         if limit is not None and len(content) > limit:
             content = content[:limit] + " [cut]"
@@ -214,7 +227,7 @@ class DebateFamily(Protocol):
             seat=None if seat == "consultant" else seat,
             round=round_number,
             content=content,
-            usage=completion.usage,
+            usage=usage,
             meta={
                 "kind": "argument",
                 "speaker": self._speaker_name(seat),
@@ -222,8 +235,49 @@ class DebateFamily(Protocol):
                 "defends": defended,
                 "shown": shown,
                 "quotes": [check.model_dump() for check in checks],
+                **meta,
             },
         )
+
+    async def _best_of(
+        self, item: TaskItem, ctx: GameContext, role: str, style: PlayStyle, variables: dict[str, Any],
+        settings: GenerationSettings, seen: list[Turn], seat: str, defended: int, meta: dict[str, Any],
+    ) -> tuple[str, Usage]:
+        """Sample candidates and keep the one a judge model thinks most likely to win for our answer."""
+        sampling = settings.model_copy(update={"temperature": style.temperature})
+        drafts = await asyncio.gather(
+            *(ctx.generate(role, variables, template=self.rules.speaker, settings=sampling, sample=i)
+              for i in range(style.best_of))
+        )
+        usage = sum((d.usage for d in drafts), Usage())
+        scores: list[float] = []
+        for draft in drafts:
+            candidate = self._turn(item, seat, variables["round"], defended, draft.text.strip(), draft.usage, {})
+            view = self._view(item, [*seen, candidate], variables["round"])
+            judged = await ctx.generate(
+                role, {**view.model_dump(), "retry": False}, template="judge", settings=VERDICT_SETTINGS,
+                spec=style.scorer,
+            )
+            usage = usage + judged.usage
+            verdict = parse_verdict(judged, len(item.choices))
+            scores.append(verdict.probabilities[defended] if verdict.probabilities else float(verdict.choice == defended))
+        best = max(range(len(drafts)), key=lambda i: (scores[i], -i))
+        meta["candidates"] = [{"text": d.text.strip(), "score": score} for d, score in zip(drafts, scores, strict=True)]
+        meta["chosen_candidate"] = best
+        return drafts[best].text.strip(), usage
+
+    async def _critique_refine(
+        self, ctx: GameContext, role: str, style: PlayStyle, variables: dict[str, Any], draft: str,
+        meta: dict[str, Any],
+    ) -> tuple[str, Usage]:
+        settings = GenerationSettings(max_tokens=self.options.max_tokens, temperature=self.options.temperature)
+        critique = await ctx.generate(role, {**variables, "draft": draft}, template="critic", settings=settings,
+                                      spec=style.critic)
+        revised = await ctx.generate(
+            role, {**variables, "draft": draft, "critique": critique.text.strip()}, template="refine", settings=settings
+        )
+        meta["draft"], meta["critique"] = draft, critique.text.strip()
+        return revised.text.strip(), critique.usage + revised.usage
 
     async def _choose(self, game: GameSetup, ctx: GameContext, turns: list[Turn]) -> dict[str, int]:
         """Open protocols: the chooser picks its answer; in open debate the others take the remaining ones."""

@@ -1,0 +1,1 @@
+"""Tournament configs that ship with the package (``oversight tournament`` runs ``default.toml``)."""
