@@ -164,6 +164,42 @@ def tournament(
         sys.exit(EXIT_INTERRUPTED)
 
 
+@cli.command("judge")
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.option("--judge", "judges", multiple=True, metavar="SPEC",
+              help="The new judge: a model spec, 'human', module:attr or file.py:attr; repeat for an ensemble.")
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: RUN-judged-<hash>).")
+@click.option("--max-connections", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Most model requests in flight at once.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the response cache.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+              help="Seconds per model call before it is retried.")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Attempts per model call.")
+def judge_command(
+    run_dir: Path,
+    judges: tuple[str, ...],
+    out: Path | None,
+    max_connections: int,
+    no_cache: bool,
+    timeout: float,
+    max_attempts: int,
+) -> None:
+    """Judge the stored games of RUN again with another judge, into a new run folder (no debater calls)."""
+    from oversight.rejudge import plan_rejudge
+    from oversight.runner import Execution, execute_plan
+    from oversight.show import print_run_result
+
+    run_plan = plan_rejudge(run_dir, list(judges))
+    execution = Execution(
+        out=out, max_connections=max_connections, cache=not no_cache, timeout=timeout, max_attempts=max_attempts
+    )
+    result = asyncio.run(execute_plan(run_plan, execution, ["oversight", *sys.argv[1:]]))
+    print_run_result(result)
+    if result.status == "interrupted":
+        sys.exit(EXIT_INTERRUPTED)
+
+
 @cli.command()
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
 @click.argument("game_id", required=False)

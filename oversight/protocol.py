@@ -87,6 +87,9 @@ class GameOutcome:
     correct: bool | None = None
     #: who defended what, when it was decided during the game (open protocols); otherwise the setup's seating
     seating: dict[str, int] | None = None
+    #: the roles and players to record, when they are not the entry's (re-judging stored games)
+    roles: dict[str, str] | None = None
+    players: dict[str, str] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
 

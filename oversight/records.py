@@ -99,6 +99,8 @@ class RunManifest(BaseModel):
     ended_at: datetime | None = None
     status: Literal["running", "complete", "interrupted", "aborted"] = "running"
     error: str | None = None
+    #: for a re-judged run: the run folder whose games it judged again
+    source_run: str | None = None
 
 
 class UsageTotals(BaseModel):

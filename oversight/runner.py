@@ -244,8 +244,6 @@ class GamePlayer:
             "item_id": item.id,
             "sample": setup.sample,
             "phase": setup.phase,
-            "roles": entry.roles,
-            "players": entry.players,
             "question": item.question,
             "choices": item.choices,
             "answer": item.answer,
@@ -258,6 +256,8 @@ class GamePlayer:
         except Exception as exc:  # one game's failure is that game's record, never the run's crash
             return GameRecord(
                 **base,
+                roles=entry.roles,
+                players=entry.players,
                 status="failed",
                 seating=setup.seating,
                 error=redact(f"{type(exc).__name__}: {exc}"),
@@ -277,6 +277,8 @@ class GamePlayer:
             calls=ctx.calls,
             meta=outcome.meta,
             seating=outcome.seating if outcome.seating is not None else setup.seating,
+            roles=outcome.roles if outcome.roles is not None else entry.roles,
+            players=outcome.players if outcome.players is not None else entry.players,
             finished_at=utc_now(),
         )
 
@@ -284,7 +286,8 @@ class GamePlayer:
 def _entry_setups(entry: Entry, run: RunPlan, phase: int, earlier: list[GameRecord]) -> list[GameSetup]:
     mine = [r for r in earlier if r.players == entry.players and r.protocol == entry.protocol.name]
     setups = entry.protocol.setups(run.task.name, run.items, phase, mine)
-    return [dataclasses.replace(s, entry=entry.key) for s in setups]
+    # a protocol may name setups itself (re-judging keeps each stored game apart); the entry's key comes first
+    return [dataclasses.replace(s, entry="|".join(k for k in (entry.key, s.entry) if k)) for s in setups]
 
 
 async def execute_plan(
@@ -309,8 +312,15 @@ async def execute_plan(
         folder = RunFolder(execution.out or run.default_out)
         manifest = _start_manifest(folder, run, command)
         done = {record.game_id for record in folder.prepare_resume()}
-        players = {entry.key: GamePlayer(entry, pool) for entry in run.entries}
-        first = [s for entry in run.entries for s in _entry_setups(entry, run, 0, [])]
+        players = {id(entry): GamePlayer(entry, pool) for entry in run.entries}
+        owner: dict[str, GamePlayer] = {}  # game id → the entry's player
+
+        def setups_of(entry: Entry, phase: int, earlier: list[GameRecord]) -> list[GameSetup]:
+            setups = _entry_setups(entry, run, phase, earlier)
+            owner.update((s.game_id, players[id(entry)]) for s in setups)
+            return setups
+
+        first = [s for entry in run.entries for s in setups_of(entry, 0, [])]
         phases = max(entry.protocol.phases for entry in run.entries)
         expected = len(first) * phases
         live = not any(getattr(entry.judge, "uses_terminal", False) for entry in run.entries)
@@ -324,12 +334,12 @@ async def execute_plan(
                 earlier = [r for r in folder.records() if r.phase < phase and r.game_id in planned]
                 setups = first if phase == 0 else [
                     s for entry in run.entries if entry.protocol.phases > phase
-                    for s in _entry_setups(entry, run, phase, earlier)
+                    for s in setups_of(entry, phase, earlier)
                 ]
                 planned.update(s.game_id for s in setups)
                 todo = [s for s in setups if s.game_id not in done]
                 status = await play_all(
-                    todo, lambda s: players[s.entry](s), writer, progress, concurrency=execution.max_connections * 2
+                    todo, lambda s: owner[s.game_id](s), writer, progress, concurrency=execution.max_connections * 2
                 )
                 if status == "interrupted":
                     break
@@ -358,8 +368,12 @@ def _summarise(folder: RunFolder, run: RunPlan, records: list[GameRecord], plann
     by_protocol: dict[str, Protocol] = {}
     for entry in run.entries:
         by_protocol.setdefault(entry.protocol.name, entry.protocol)
-    for name, protocol in by_protocol.items():
+    for name in sorted({r.protocol for r in records} | set(by_protocol)):
+        # records may come from a protocol the plan does not play itself (re-judged games)
+        protocol = by_protocol.get(name) or make_protocol(name, {})
         mine = [r for r in records if r.protocol == name]
+        if not mine:
+            continue
         summary.metrics[name] = protocol.metrics(mine)
         for artifact, rows in protocol.artifacts(mine).items():
             folder.write_artifact(artifact, rows)
@@ -402,6 +416,7 @@ def _start_manifest(folder: RunFolder, run: RunPlan, command: list[str]) -> RunM
         python_version=platform.python_version(),
         seed=run.seed,
         started_at=started_at,
+        source_run=run.config.get("source_run"),
     )
     folder.write_manifest(manifest)
     return manifest

@@ -173,12 +173,12 @@ class DebateFamily(Protocol):
                     )
                 )
             if self.rules.interactive and round_number < self.options.rounds:
-                question = await ctx.judge.ask(self._view(item, turns, round_number), ctx)
+                question = await ctx.judge.ask(self.judge_view(item, turns, round_number), ctx)
                 if question:
                     turns.append(
                         Turn(role="judge", content=question, round=round_number, meta={"kind": "question", "speaker": "Judge"})
                     )
-        verdict = await ctx.judge.decide(self._view(item, turns, self.options.rounds), ctx)
+        verdict = await ctx.judge.decide(self.judge_view(item, turns, self.options.rounds), ctx)
         turns.append(Turn(role="judge", content=verdict.raw, meta={"kind": "verdict"}))
         return GameOutcome(turns=turns, verdict=verdict, seating=seating, meta={"quote_stats": _quote_stats(turns)})
 
@@ -253,7 +253,7 @@ class DebateFamily(Protocol):
         scores: list[float] = []
         for draft in drafts:
             candidate = self._turn(item, seat, variables["round"], defended, draft.text.strip(), draft.usage, {})
-            view = self._view(item, [*seen, candidate], variables["round"])
+            view = self.judge_view(item, [*seen, candidate], variables["round"])
             judged = await ctx.generate(
                 role, {**view.model_dump(), "retry": False}, template="judge", settings=VERDICT_SETTINGS,
                 spec=style.scorer,
@@ -308,7 +308,8 @@ class DebateFamily(Protocol):
                 seating[seat] = others.pop(0)
         return seating
 
-    def _view(self, item: TaskItem, turns: list[Turn], round_number: int) -> JudgeView:
+    def judge_view(self, item: TaskItem, turns: list[Turn], round_number: int) -> JudgeView:
+        """Exactly what the judge may see of a game so far."""
         shown = [
             JudgeTurn(
                 speaker=t.meta.get("speaker", "Judge"),
