@@ -143,6 +143,8 @@ def print_game(record: GameRecord) -> None:
     for label, choice in zip(labels, record.choices, strict=True):
         mark = " (correct)" if record.answer is not None and labels.index(label) == record.answer else ""
         header.append(f"  {label}. {choice}{mark}\n")
+    if not record.choices and record.answer is not None:
+        header.append(f"  answer: {record.answer}\n")
     console.print(header)
     for turn in record.turns:
         style = SEAT_STYLES.get(turn.seat or "", "white")
@@ -158,6 +160,10 @@ def print_game(record: GameRecord) -> None:
             console.print(renderable)
     if record.error:
         console.print(Text(f"error: {record.error}", style="red"))
+    if record.verdict is None:
+        if record.correct is not None:
+            console.print(Text(f"correct: {'yes' if record.correct else 'no'}", style="green" if record.correct else "red"))
+        return
     verdict = Text("verdict: ")
     verdict.append_text(_verdict_text(record))
     if record.verdict and record.verdict.probabilities:
