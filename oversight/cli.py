@@ -144,7 +144,7 @@ def tournament(
     """Play a tournament from a TOML CONFIG (default: the built-in demo) and print the ratings."""
     from oversight.runner import Execution, execute_plan
     from oversight.show import print_run_result
-    from oversight.tournament import default_config_text, load_config, plan_tournament
+    from oversight.tournament import add_ratings, default_config_text, load_config, plan_tournament
 
     if print_config:
         click.echo(config_path.read_text(encoding="utf-8") if config_path else default_config_text(), nl=False)
@@ -158,7 +158,7 @@ def tournament(
         timeout=timeout,
         max_attempts=max_attempts,
     )
-    result = asyncio.run(execute_plan(run_plan, execution, ["oversight", *sys.argv[1:]]))
+    result = asyncio.run(execute_plan(run_plan, execution, ["oversight", *sys.argv[1:]], summarise=add_ratings))
     print_run_result(result)
     if result.status == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
@@ -187,6 +187,7 @@ def judge_command(
 ) -> None:
     """Judge the stored games of RUN again with another judge, into a new run folder (no debater calls)."""
     from oversight.rejudge import plan_rejudge
+    from oversight.tournament import add_ratings
     from oversight.runner import Execution, execute_plan
     from oversight.show import print_run_result
 
@@ -194,7 +195,7 @@ def judge_command(
     execution = Execution(
         out=out, max_connections=max_connections, cache=not no_cache, timeout=timeout, max_attempts=max_attempts
     )
-    result = asyncio.run(execute_plan(run_plan, execution, ["oversight", *sys.argv[1:]]))
+    result = asyncio.run(execute_plan(run_plan, execution, ["oversight", *sys.argv[1:]], summarise=add_ratings))
     print_run_result(result)
     if result.status == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
@@ -218,6 +219,16 @@ def show(run_dir: Path, game_id: str | None) -> None:
     if len(matches) > 1:
         raise UserError(f"{run_dir}: {game_id!r} matches {len(matches)} games; give more of the id")
     print_game(matches[0])
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="HTML file to write (default: RUN/report.html).")
+def report(run_dir: Path, out: Path | None) -> None:
+    """Write one self-contained HTML report of a run: summary, ratings and every transcript."""
+    from oversight.report import write_report
+
+    click.echo(write_report(run_dir, out))
 
 
 @cli.command()

@@ -16,6 +16,8 @@ from rapidfuzz import fuzz
 
 QUOTE = re.compile(r"<quote>(.*?)</quote>", re.DOTALL | re.IGNORECASE)
 _QUOTE_OR_SPAN = re.compile(r"<quote>(.*?)</quote>|<<\s*(\d+)\s*-\s*(\d+)\s*>>", re.DOTALL | re.IGNORECASE)
+#: a speaker's own ``<quote verified>`` (or any attribute) must not pass for the engine's mark
+_SPEAKER_MARK = re.compile(r"<quote\b[^>]*>", re.IGNORECASE)
 _PUNCT = re.compile(r"[^\w\s]")
 _SPACE = re.compile(r"\s+")
 _CURLY = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
@@ -71,6 +73,7 @@ def check_quote(quote: str, passage: str, settings: QuoteSettings) -> QuoteCheck
 def mark_quotes(content: str, passage: str, settings: QuoteSettings) -> tuple[str, list[QuoteCheck]]:
     """The turn as the judge sees it (quotes marked), and the check of every quote in it."""
     words = passage.split()
+    content = _SPEAKER_MARK.sub("<quote>", content)
     pattern = _QUOTE_OR_SPAN if settings.spans else QUOTE
     checks: list[QuoteCheck] = []
     spent = 0

@@ -144,5 +144,7 @@ class RunSummary(BaseModel):
     by_protocol: dict[str, ProtocolSummary]
     #: protocol-specific figures (calibration, tree costs, rounds survived, …), by protocol
     metrics: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: tournament ratings (see :mod:`oversight.ratings`), when players met head to head
+    ratings: dict[str, Any] | None = None
     usage_by_role: dict[str, UsageTotals]
     usage_by_model: dict[str, UsageTotals]

@@ -87,10 +87,44 @@ def _rows_table(title: str, rows: list[dict]) -> Table:
     return table
 
 
+def ratings_tables(summary: RunSummary) -> list[Table]:
+    if not summary.ratings:
+        return []
+    players = Table(title="player ratings (Bradley–Terry, Elo scale, 95% bootstrap interval)", title_justify="left")
+    for column in ("player", "rating", "interval", "games", "win rate", "as honest", "as dishonest"):
+        players.add_column(column, justify="left" if column == "player" else "right")
+    for row in summary.ratings["players"]:
+        ci = row["rating_ci95"]
+        players.add_row(
+            Text(row["player"]), f"{row['rating']:.0f}", f"[{ci['low']:.0f}, {ci['high']:.0f}]", str(row["games"]),
+            _pct(row["win_rate"]), _pct(row["honest_win_rate"]), _pct(row["dishonest_win_rate"]),
+        )
+    judges = Table(title="judge accuracy", title_justify="left")
+    for column in ("judge", "protocol", "games", "accuracy (95% CI)"):
+        judges.add_column(column, justify="left" if column in ("judge", "protocol") else "right")
+    for row in summary.ratings["judges"]:
+        ci = Interval(**row["accuracy_ci95"]) if row["accuracy_ci95"] else None
+        judges.add_row(Text(row["judge"]), row["protocol"], str(row["judged"]), _pct(row["accuracy"], ci))
+    tables = [players] if summary.ratings["players"] else []
+    vs = summary.ratings.get("accuracy_vs_rating") or []
+    if vs:
+        trend = Table(title="judge accuracy vs debater rating", title_justify="left")
+        for column in ("judge", "protocol", "debaters", "mean rating", "games", "judge accuracy"):
+            trend.add_column(column, justify="left" if column in ("judge", "protocol", "debaters") else "right")
+        for row in sorted(vs, key=lambda r: (r["judge"], r["protocol"], r["mean_rating"])):
+            ci = Interval(**row["accuracy_ci95"])
+            trend.add_row(Text(row["judge"]), row["protocol"], Text(" vs ".join(row["debaters"])),
+                          f"{row['mean_rating']:.0f}", str(row["games"]), _pct(row["accuracy"], ci))
+        tables.append(trend)
+    return [*tables, judges]
+
+
 def print_run_result(result: RunResult) -> None:
     console = _console()
     console.print(summary_table(result.summary))
     for table in metric_tables(result.summary):
+        console.print(table)
+    for table in ratings_tables(result.summary):
         console.print(table)
     console.print(usage_table(result.summary))
     status = "interrupted: rerun the same command to resume" if result.status == "interrupted" else "complete"
@@ -119,7 +153,7 @@ def print_run(folder: RunFolder) -> None:
     console.print(Text("roles: " + ", ".join(f"{r}={s}" for r, s in manifest.models.items())))
     if summary is not None:
         console.print(summary_table(summary))
-        for table in metric_tables(summary):
+        for table in [*metric_tables(summary), *ratings_tables(summary)]:
             console.print(table)
     games = Table(title="games", title_justify="left")
     games.add_column("game", no_wrap=True)

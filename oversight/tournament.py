@@ -21,6 +21,8 @@ from oversight.defaults import RESULTS_DIR
 from oversight.errors import UserError
 from oversight.judges import load_judge
 from oversight.prompts import PromptLibrary
+from oversight.ratings import ratings
+from oversight.records import GameRecord, RunSummary
 from oversight.protocol import PlayStyle
 from oversight.runner import Entry, RunPlan, check_items, fingerprint, make_protocol, task_identity
 from oversight.tasks import load_task
@@ -132,6 +134,13 @@ def _player_assignments(roles: list[str], config: TournamentConfig) -> list[dict
     else:
         combos = itertools.permutations(players, len(roles))
     return [dict(zip(roles, combo, strict=True)) for combo in combos]
+
+
+def add_ratings(summary: RunSummary, records: list[GameRecord]) -> None:
+    """Bradley–Terry ratings of the players who met head to head, and judge accuracy, into the summary."""
+    result = ratings(records)
+    if result.players or result.judges:
+        summary.ratings = result.model_dump(mode="json")
 
 
 def plan_tournament(config: TournamentConfig, limit: int | None = None) -> RunPlan:

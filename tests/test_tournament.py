@@ -163,3 +163,13 @@ def test_judge_needs_a_run_and_a_judge(workdir: Path) -> None:
     assert oversight("run", "debate", "--limit", "1", "--out", "r").returncode == 0
     no_judge = oversight("judge", "r")
     assert no_judge.returncode == 2 and "give --judge" in no_judge.stderr
+
+
+def test_tournament_summary_rates_players_and_judges(workdir: Path) -> None:
+    result = oversight("tournament", "--out", "demo")
+    assert result.returncode == 0, result.stderr
+    ratings = json.loads((workdir / "demo" / "summary.json").read_text())["ratings"]
+    ranked = [row["player"] for row in ratings["players"]]
+    assert ranked == ["quoter", "inventor"]  # the inventor's quotes are never verified
+    assert {row["protocol"] for row in ratings["judges"]} == {"debate", "consultancy", "blind", "expert"}
+    assert "player ratings" in result.stdout and "judge accuracy vs debater rating" in result.stdout

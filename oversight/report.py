@@ -1,0 +1,246 @@
+"""``oversight report RUN``: one self-contained HTML file with a run's summary, ratings and every transcript.
+
+Everything a model or a record wrote reaches the page through Jinja's autoescaping, never as markup; a
+Content-Security-Policy that allows only the report's own script (by hash) and no external loads backs that up.
+The template ships inside the package and cannot be overridden.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import shlex
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from oversight.errors import UserError
+from oversight.ratings import accuracy_vs_rating_svg, player_of, ratings
+from oversight.records import GameRecord, RunSummary, Turn
+from oversight.runfolder import RunFolder
+from oversight.scoring import summarize
+from oversight.verdicts import choice_labels
+
+TEMPLATE = Path(__file__).with_name("report_template.html.j2")
+_MARK = re.compile(r"<quote (verified|unverified)>(.*?)</quote>", re.DOTALL)
+#: turn meta the transcript already shows (as text, colours and marks); the rest is shown as JSON
+_SHOWN_META = {"kind", "speaker", "side", "defends", "shown", "quotes"}
+#: tree-node fields the tree view shows by position and text ("children" is the nesting itself)
+_TREE_SHOWN = {"id", "parent", "children", "question", "answer", "correct"}
+
+
+@dataclass
+class Segment:
+    text: str
+    #: "text", "verified" or "unverified"
+    kind: str = "text"
+    note: str = ""
+
+
+@dataclass
+class TreeNode:
+    question: str
+    answer: str
+    #: the node's own verdict on its answer, when the tree records one
+    correct: bool | None
+    details: str
+    children: list[TreeNode] = field(default_factory=list)
+
+
+def _segments(turn: Turn) -> list[Segment]:
+    """The turn as its judge saw it, split at the quote marks; a mark counts as verified only if the quote
+    checker's record of that quote says so."""
+    if "shown" not in turn.meta:  # marks exist only where the engine checked quotes
+        return [Segment(turn.content)]
+    checks: dict[str, list[dict[str, Any]]] = {}
+    for check in turn.meta.get("quotes", []):
+        checks.setdefault(str(check.get("text", "")).strip(), []).append(check)
+    text = str(turn.meta["shown"])
+    segments: list[Segment] = []
+    end = 0
+    for match in _MARK.finditer(text):
+        if match.start() > end:
+            segments.append(Segment(text[end : match.start()]))
+        quote = match.group(2)
+        pending = checks.get(quote.strip(), [])
+        check = pending.pop(0) if pending else None
+        if check is None:
+            segments.append(Segment(quote, "unverified"))
+        else:
+            kind = "verified" if check.get("verified") else "unverified"
+            score = f" · score {check['score']:.0f}" if isinstance(check.get("score"), float) else ""
+            segments.append(Segment(quote, kind, f"{kind} · match {check.get('match')}{score}"))
+        end = match.end()
+    if end < len(text):
+        segments.append(Segment(text[end:]))
+    return segments
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=1, ensure_ascii=False, default=str)
+
+
+def _tree(nodes: Any) -> list[TreeNode] | None:
+    """``meta.tree`` as nested nodes: a list of dicts with ``id``, ``parent`` (None at a root), ``question``,
+    ``answer`` and optionally ``correct`` (as protocols/ida.py writes it); the node's other non-empty fields
+    are shown as one line of JSON. Anything else is left to the generic JSON view."""
+    if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+        return None
+    ids = [n.get("id") for n in nodes]
+    if None in ids or len(set(map(str, ids))) != len(ids):
+        return None
+    built = {
+        str(i): TreeNode(
+            question=str(n.get("question", "")),
+            answer="" if n.get("answer") is None else str(n.get("answer")),
+            correct=n["correct"] if isinstance(n.get("correct"), bool) else None,
+            details=json.dumps(
+                {k: v for k, v in n.items() if k not in _TREE_SHOWN and v not in (None, [], {}, "")},
+                ensure_ascii=False,
+                default=str,
+            ),
+        )
+        for i, n in zip(ids, nodes, strict=True)
+    }
+    roots: list[TreeNode] = []
+    for i, n in zip(ids, nodes, strict=True):
+        parent = n.get("parent")
+        (built[str(parent)].children if parent is not None and str(parent) in built else roots).append(built[str(i)])
+    return roots
+
+
+def _correctness(record: GameRecord) -> str:
+    if record.status == "failed":
+        return "failed"
+    return "none" if record.correct is None else ("correct" if record.correct else "incorrect")
+
+
+def _label(labels: list[str], index: Any) -> str | None:
+    return labels[index] if isinstance(index, int) and 0 <= index < len(labels) else None
+
+
+def _game(record: GameRecord, player_index: dict[str, int]) -> dict[str, Any]:
+    labels = choice_labels(len(record.choices))
+    seats_for: dict[int, list[str]] = {}
+    for seat, choice in record.seating.items():
+        seats_for.setdefault(choice, []).append(seat)
+    turns = []
+    for turn in record.turns:
+        extra = {k: v for k, v in turn.meta.items() if k not in _SHOWN_META}
+        turns.append(
+            {
+                "turn": turn,
+                "speaker": turn.meta.get("speaker") or turn.role,
+                "player": player_of(record, turn.role),
+                "side": turn.meta.get("side"),
+                "kind": turn.meta.get("kind"),
+                "defends": _label(labels, turn.meta.get("defends")),
+                "segments": _segments(turn),
+                "extra": _json(extra) if extra else None,
+            }
+        )
+    verdict = record.verdict
+    tree = _tree(record.meta.get("tree"))
+    meta = {k: v for k, v in record.meta.items() if not (k == "tree" and tree is not None)}
+    return {
+        "record": record,
+        "correctness": _correctness(record),
+        # indices into the report's player list, for the player filter
+        "player_ids": " ".join(sorted({str(player_index[player_of(record, role)]) for role in record.roles})),
+        "choices": [
+            {"label": label, "text": text, "answer": i == record.answer, "seats": seats_for.get(i, [])}
+            for i, (label, text) in enumerate(zip(labels, record.choices, strict=True))
+        ],
+        "turns": turns,
+        "verdict_label": _label(labels, verdict.choice) if verdict else None,
+        "probabilities": list(zip(labels, verdict.probabilities or [], strict=False)) if verdict else [],
+        # the judge's reply is a turn in the debate family; elsewhere the verdict block shows it
+        "show_raw": bool(verdict and verdict.raw) and not any(t.meta.get("kind") == "verdict" for t in record.turns),
+        "tree": tree,
+        "meta": _json(meta) if meta else None,
+    }
+
+
+def _rows(value: Any) -> list[dict[str, Any]] | None:
+    if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
+        return value
+    return None
+
+
+def _metric_sections(summary: RunSummary) -> list[dict[str, Any]]:
+    """Per protocol: scalars in one table, each list of rows as a table of its own, anything else as JSON."""
+    sections = []
+    for protocol, metrics in summary.metrics.items():
+        scalars = [(k, v) for k, v in metrics.items() if not isinstance(v, (list, dict))]
+        tables = [
+            (k, rows, list(dict.fromkeys(c for row in rows for c in row)))
+            for k, v in metrics.items()
+            if (rows := _rows(v))
+        ]
+        other = {k: v for k, v in metrics.items() if isinstance(v, (list, dict)) and _rows(v) is None}
+        sections.append(
+            {"protocol": protocol, "scalars": scalars, "tables": tables, "other": _json(other) if other else None}
+        )
+    return sections
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if value is None:
+        return "-"
+    return _json(value) if isinstance(value, (list, dict)) else str(value)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _csp_hash(script: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(cell=_cell, pct=_pct, csp_hash=_csp_hash)
+    return env
+
+
+def render_report(folder: RunFolder) -> str:
+    manifest = folder.read_manifest()
+    records = folder.records()
+    summary = folder.read_summary() or summarize(manifest.run_id, records)
+    rated = ratings(records)
+    players = sorted({player_of(r, role) for r in records for role in r.roles})
+    index = {name: i for i, name in enumerate(players)}
+    template = _environment().from_string(TEMPLATE.read_text(encoding="utf-8"))
+    return template.render(
+        manifest=manifest,
+        command=shlex.join(manifest.command),
+        summary=summary,
+        metric_sections=_metric_sections(summary),
+        ratings=rated if rated.players else None,
+        judges=rated.judges,
+        plot=Markup(accuracy_vs_rating_svg(rated.accuracy_vs_rating)) if rated.accuracy_vs_rating else None,
+        games=[_game(r, index) for r in records],
+        protocols=sorted(Counter(r.protocol for r in records).items()),
+        players=players,
+    )
+
+
+def write_report(run_dir: Path, out: Path | None = None) -> Path:
+    """Write RUN's report (default ``RUN/report.html``) and return its path."""
+    folder = RunFolder.open_existing(run_dir)
+    target = out or folder.path / "report.html"
+    page = render_report(folder)
+    try:
+        target.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{target}: cannot write the report ({exc.strerror})") from None
+    return target
