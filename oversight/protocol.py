@@ -31,6 +31,7 @@ PROTOCOLS = Registry(
     "protocol",
     builtins={
         "debate": "protocols.debate:Debate",
+        "ida": "protocols.ida:Ida",
         "interactive-debate": "protocols.debate:InteractiveDebate",
         "open-debate": "protocols.debate:OpenDebate",
         "consultancy": "protocols.debate:Consultancy",
@@ -65,6 +66,8 @@ class GameSetup:
     phase: int = 0
     #: which of a tournament's matchups the game belongs to (empty in a plain run)
     entry: str = ""
+    #: a kind of game within the protocol (``amplified`` / ``direct``); summaries count each kind apart
+    variant: str | None = None
     #: what the game needs from earlier phases (in-context examples, …); not part of the game's identity
     context: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -164,6 +167,8 @@ class Protocol(ABC):
     templates: ClassVar[tuple[str, ...]]
     #: whether every item must be multiple-choice
     needs_choices: ClassVar[bool] = False
+    #: roles that take another role's model when the command binds that one and not them
+    role_follows: ClassVar[dict[str, str]] = {}
     #: the settings this protocol accepts (``--rounds``, ``--set KEY=VALUE``)
     options_model: ClassVar[type[ProtocolOptions]] = ProtocolOptions
     #: whether the ``judge`` role is a judge (a model, a human, a plug-in, an ensemble) rather than a plain model

@@ -62,6 +62,8 @@ class GameRecord(BaseModel):
     item_id: str
     #: for protocols that run in phases (amplify → distill → amplify …)
     phase: int = 0
+    #: a kind of game within the protocol (e.g. ``amplified`` / ``direct``), counted apart in summaries
+    variant: str | None = None
     #: which choice each seat defends, keyed by seat, e.g. {"A": 1, "B": 0}; empty for protocols without seats
     seating: dict[str, int] = Field(default_factory=dict)
     sample: int = 0

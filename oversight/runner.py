@@ -180,6 +180,10 @@ def resolve_roles(protocol: Protocol, config: RunConfig) -> dict[str, str]:
         if role not in roles:
             raise UserError(f"--role {role}=…: protocol {protocol.name!r} has no role {role!r} (roles: {', '.join(roles)})")
         roles[role] = spec
+    for role, leader in protocol.role_follows.items():
+        # --model binds every role itself; otherwise an unbound follower takes its leader's model
+        if config.model is None and role not in config.roles and leader in config.roles:
+            roles[role] = roles[leader]
     return roles
 
 
@@ -244,6 +248,7 @@ class GamePlayer:
             "item_id": item.id,
             "sample": setup.sample,
             "phase": setup.phase,
+            "variant": setup.variant,
             "question": item.question,
             "choices": item.choices,
             "answer": item.answer,

@@ -35,12 +35,17 @@ def _protocol_summary(records: list[GameRecord]) -> ProtocolSummary:
     return summary
 
 
+def group_name(record: GameRecord) -> str:
+    """The protocol, and the kind of game within it where the protocol plays several (``ida/direct``)."""
+    return f"{record.protocol}/{record.variant}" if record.variant else record.protocol
+
+
 def summarize(run_id: str, records: list[GameRecord], planned: int | None = None) -> RunSummary:
     by_protocol: dict[str, list[GameRecord]] = defaultdict(list)
     usage_by_role: dict[str, UsageTotals] = defaultdict(UsageTotals)
     usage_by_model: dict[str, UsageTotals] = defaultdict(UsageTotals)
     for record in records:
-        by_protocol[record.protocol].append(record)
+        by_protocol[group_name(record)].append(record)
         for call in record.calls:
             usage_by_role[call.role].add(call)
             usage_by_model[call.model].add(call)

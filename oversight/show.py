@@ -12,6 +12,7 @@ from rich.text import Text
 
 from oversight.records import GameRecord, Interval, RunSummary
 from oversight.runfolder import RunFolder
+from oversight.scoring import group_name
 from oversight.verdicts import choice_labels
 from oversight.views import VIEWS
 
@@ -163,7 +164,8 @@ def print_run(folder: RunFolder) -> None:
         seating = " ".join(f"{seat}:{choice_labels(len(record.choices))[c]}" for seat, c in record.seating.items())
         correct = "-" if record.correct is None else ("yes" if record.correct else "no")
         games.add_row(
-            record.game_id, record.protocol, Text(record.item_id), seating, record.status, _verdict_text(record), correct
+            record.game_id, group_name(record), Text(record.item_id), seating, record.status, _verdict_text(record),
+            correct,
         )
     console.print(games)
 
@@ -180,18 +182,12 @@ def print_game(record: GameRecord) -> None:
     if not record.choices and record.answer is not None:
         header.append(f"  answer: {record.answer}\n")
     console.print(header)
-    for turn in record.turns:
-        style = SEAT_STYLES.get(turn.seat or "", "white")
-        side = turn.meta.get("side")
-        title = turn.role + (f" · seat {turn.seat}" if turn.seat else "") + (f" · round {turn.round}" if turn.round else "")
-        title += f" · {side}" if side else ""
-        body = Text(turn.meta.get("shown", turn.content))
-        body.highlight_regex(r"<quote verified>.*?</quote>", "green")
-        body.highlight_regex(r"<quote unverified>.*?</quote>", "bold red")
-        console.print(Panel(body, title=Text(title), title_align="left", border_style=style))
     if record.protocol in VIEWS.names():
+        # a protocol's own view (a tree, rounds) replaces the flat list of turns
         for renderable in VIEWS.get(record.protocol)(record):
             console.print(renderable)
+    else:
+        _print_turns(console, record)
     if record.error:
         console.print(Text(f"error: {record.error}", style="red"))
     if record.verdict is None:
@@ -204,6 +200,18 @@ def print_game(record: GameRecord) -> None:
         probs = ", ".join(f"{lab} {p:.0%}" for lab, p in zip(labels, record.verdict.probabilities, strict=True))
         verdict.append(f"   probabilities: {probs} (from {record.verdict.source})")
     console.print(verdict)
+
+
+def _print_turns(console: Console, record: GameRecord) -> None:
+    for turn in record.turns:
+        style = SEAT_STYLES.get(turn.seat or "", "white")
+        side = turn.meta.get("side")
+        title = turn.role + (f" · seat {turn.seat}" if turn.seat else "") + (f" · round {turn.round}" if turn.round else "")
+        title += f" · {side}" if side else ""
+        body = Text(turn.meta.get("shown", turn.content))
+        body.highlight_regex(r"<quote verified>.*?</quote>", "green")
+        body.highlight_regex(r"<quote unverified>.*?</quote>", "bold red")
+        console.print(Panel(body, title=Text(title), title_align="left", border_style=style))
 
 
 def print_listing(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:

@@ -24,6 +24,8 @@ POLICIES = Registry(
         "debater": "oversight.policies.debate:debater",
         "liar": "oversight.policies.debate:liar",
         "judge": "oversight.policies.debate:judge",
+        "oracle": "oversight.policies.ida:oracle",
+        "noisy-oracle": "oversight.policies.ida:noisy_oracle",
     },
 )
 

@@ -117,7 +117,7 @@ def load_task_file(path: Path) -> TaskSet:
 def load_task(name_or_path: str, seed: int = 0) -> TaskSet:
     """A registered task name, or a path to a ``.jsonl``/``.json``/``.csv`` file (QuALITY's format is recognised)."""
     path = Path(name_or_path)
-    if path.suffix.lower() in (".jsonl", ".json", ".csv") or path.exists():
+    if path.suffix.lower() in (".jsonl", ".json", ".csv") or path.is_file():
         if not path.exists():
             raise UserError(f"{path}: task file not found")
         return load_task_file(path)

@@ -11,5 +11,12 @@ TASKS = Registry(
     builtins={
         "mini-stories": "oversight.tasks.stories:mini_stories",
         "word-problems": "oversight.tasks.word_problems:word_problems",
+        "nested-arithmetic": "oversight.tasks.decomposable.arithmetic:nested_arithmetic",
+        "permutation-powering": "oversight.tasks.decomposable.permutation:permutation_powering",
+        "sequential-assignments": "oversight.tasks.decomposable.assignments:sequential_assignments",
+        "wildcard-search": "oversight.tasks.decomposable.wildcard:wildcard_search",
+        "shortest-path": "oversight.tasks.decomposable.shortest_path:shortest_path",
+        "union-find": "oversight.tasks.decomposable.union_find:union_find",
+        "multi-hop": "oversight.tasks.decomposable.relations:multi_hop",
     },
 )

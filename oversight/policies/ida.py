@@ -1,0 +1,94 @@
+"""Amplification agents that know the built-in decomposable tasks: an exact oracle and a noisy one.
+
+They read the prompts the ``ida`` templates write: the question in ``<question>``, sub-questions and their
+answers in ``<subanswers>`` (the aggregator's prompt), and the ``SUB:`` reply format (the decomposer's prompt).
+Anything else is a request to answer directly. Which task a question belongs to is read from its text.
+
+``scripted/oracle`` decomposes exactly, answers leaves exactly and aggregates exactly: 100% at any depth.
+``scripted/noisy-oracle?p=0.2`` does the same, except that a leaf's answer is wrong with probability ``p``
+(fixed by the question text and ``?seed=``, so the same leaf is wrong the same way in every tree). Aggregation
+stays exact over whatever the children said, so the wrong leaves travel up the tree. Asked to answer a
+composite question directly (the baseline, or a node forced to answer), it is as error-prone as doing all the
+question's distinct leaf steps in its head: wrong with probability ``1-(1-p)^leaves``, or ``?direct_p=``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from oversight.models.base import ChatMessage, Completion, GenerationSettings
+from oversight.policies.text import plain, prompt_text, section, unit_hash
+from oversight.tasks.decomposable import DecomposableTask, canonical_question, recognise, tree_shape
+
+_SUB_QUESTION = re.compile(r"^Sub-question (\d+): (.*)$", re.MULTILINE)
+_SUB_ANSWER = re.compile(r"^Sub-answer (\d+): (.*)$", re.MULTILINE)
+
+
+def _subanswers(block: str) -> tuple[list[str], list[str]]:
+    questions = dict(_SUB_QUESTION.findall(block))
+    answers = dict(_SUB_ANSWER.findall(block))
+    order = sorted(questions, key=int)
+    return [questions[i].strip() for i in order], [answers.get(i, "").strip() for i in order]
+
+
+class _Noise:
+    def __init__(self, params: dict[str, str]) -> None:
+        self.p = float(params.get("p", "0.2"))
+        self.direct_p = float(params["direct_p"]) if "direct_p" in params else None
+        self.seed = params.get("seed", "0")
+        if not (0.0 <= self.p <= 1.0) or not (self.direct_p is None or 0.0 <= self.direct_p <= 1.0):
+            raise ValueError("noisy-oracle: p and direct_p must be between 0 and 1")
+
+    def answer(self, task: DecomposableTask[Any], question: str) -> str:
+        key = canonical_question(question)
+        if task.decompose(question) is None:
+            wrong = unit_hash(key, self.seed, "leaf") < self.p
+        else:
+            leaves = tree_shape(task, question)["leaves"]
+            q = self.direct_p if self.direct_p is not None else 1.0 - (1.0 - self.p) ** leaves
+            wrong = unit_hash(key, self.seed, "direct") < q
+        if wrong:
+            return task.wrong_answer(question, unit_hash(key, self.seed, "which"))
+        return task.answer(question)
+
+
+def _reply(messages: list[ChatMessage], noise: _Noise | None) -> Completion:
+    prompt = prompt_text(messages)
+    question = " ".join((section(prompt, "question") or "").split())
+    task = recognise(question)
+    if task is None:
+        return plain("ANSWER: unknown", prompt)
+
+    def answer() -> str:
+        return noise.answer(task, question) if noise else task.answer(question)
+
+    block = section(prompt, "subanswers")
+    if block is not None:
+        asked, given = _subanswers(block)
+        expected = task.decompose(question) or []
+        if [canonical_question(q) for q in asked] == [canonical_question(q) for q in expected]:
+            try:
+                return plain(f"ANSWER: {task.aggregate(question, given)}", prompt)
+            except ValueError:
+                pass  # an unreadable sub-answer: fall back on answering the question itself
+        return plain(f"ANSWER: {answer()}", prompt)
+    if "SUB:" in prompt:
+        subs = task.decompose(question)
+        if subs is not None:
+            return plain("\n".join(f"SUB: {sub}" for sub in subs), prompt)
+    return plain(f"ANSWER: {answer()}", prompt)
+
+
+def oracle(
+    messages: list[ChatMessage], settings: GenerationSettings, sample: int, params: dict[str, str]
+) -> Completion:
+    """Decomposes exactly, answers leaves exactly, aggregates exactly."""
+    return _reply(messages, None)
+
+
+def noisy_oracle(
+    messages: list[ChatMessage], settings: GenerationSettings, sample: int, params: dict[str, str]
+) -> Completion:
+    """The oracle with leaves answered wrong with probability ``?p=`` (default 0.2)."""
+    return _reply(messages, _Noise(params))

@@ -1,0 +1,317 @@
+"""Iterated distillation and amplification (Christiano et al. 2018; HCH): decomposition trees vs direct answers.
+
+Every item is played twice per iteration: **amplified** (``sample`` 0) — a tree of agents that decompose,
+answer and aggregate within a depth and call budget (see :mod:`protocols.ida_tree`) — and **direct**
+(``sample`` 1) — the ``answerer`` answering the same question in one call, the baseline. ``meta["mode"]`` says
+which. A game is correct when its normalised final answer equals the item's answer.
+
+**Iterations** (``--iterations K``) are the run's phases. After iteration k, every amplified tree's (question,
+answer) pairs — the root's and those of the nodes that decomposed — are the distilled data: written as SFT chat
+JSONL (``distilled-k.jsonl``) and, for in-context distillation, iteration k+1's games of an item get the
+``examples`` most similar pairs (TF-IDF cosine, pairs from that same item left out) in every prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from oversight.models.base import GenerationSettings
+from oversight.protocol import GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
+from oversight.records import GameRecord, Turn
+from oversight.tasks.decomposable import canonical_question, exact_answer, normalise_answer
+from oversight.tasks.items import TaskItem
+from oversight.verdicts import choice_labels
+from protocols.ida_metrics import ExampleIndex, distilled_pairs, ida_metrics, sft_files
+from protocols.ida_tree import (
+    Budget,
+    Decomposition,
+    Node,
+    Step,
+    can_wait,
+    gather_or_cancel,
+    order_key,
+    parse_answer,
+    parse_decomposition,
+)
+
+AMPLIFIED, DIRECT = 0, 1
+MODES = {AMPLIFIED: "amplified", DIRECT: "direct"}
+
+
+class IdaOptions(ProtocolOptions):
+    #: amplify → distill rounds (the run's phases); ``--iterations K``
+    iterations: int = Field(default=1, ge=1)
+    #: nodes at this depth (the root is 0) may not decompose
+    max_depth: int = Field(default=6, ge=0)
+    #: most model calls one tree may make (the root's budget)
+    max_calls: int = Field(default=100, ge=1)
+    #: a child's budget as a fraction of its parent's
+    child_share: float = Field(default=0.5, gt=0.0, le=1.0)
+    #: memoize sub-questions within a tree and across the run ("run"), within a tree only, or not at all
+    memo: Literal["run", "tree", "off"] = "run"
+    #: also play every item answered directly, for the amplified-vs-direct comparison
+    baseline: bool = True
+    #: in-context examples (distilled pairs) per prompt from the second iteration on
+    examples: int = Field(default=3, ge=0)
+
+
+def root_question(item: TaskItem) -> str:
+    """The question the tree starts from: the item's, with its passage and choices when it has them."""
+    parts = [f"Passage: {item.passage}"] if item.passage else []
+    parts.append(item.question)
+    if item.choices:
+        labels = choice_labels(len(item.choices))
+        listed = "; ".join(f"{label}. {choice}" for label, choice in zip(labels, item.choices, strict=True))
+        parts.append(f"Choices: {listed}. Answer with the letter of the correct choice.")
+    return "\n".join(parts)
+
+
+def expected_answer(item: TaskItem) -> str:
+    return choice_labels(len(item.choices))[int(item.answer)] if item.choices else str(item.answer)
+
+
+def is_correct(item: TaskItem, answer: str) -> bool:
+    given = normalise_answer(answer)
+    if not item.choices:
+        return given == normalise_answer(str(item.answer))
+    label = expected_answer(item).lower()
+    return given == label or given.startswith(f"{label} ") or given == normalise_answer(item.choices[int(item.answer)])
+
+
+class Tree:
+    """One game's tree: the nodes, the within-tree memo, and every call as a turn."""
+
+    def __init__(self, protocol: Ida, game: GameSetup, ctx: GameContext) -> None:
+        self.protocol = protocol
+        self.options: IdaOptions = protocol.options  # type: ignore[assignment]
+        self.game = game
+        self.ctx = ctx
+        self.examples = [{"question": e["question"], "answer": e["answer"]} for e in game.context.get("examples", [])]
+        self.settings = GenerationSettings(max_tokens=self.options.max_tokens, temperature=self.options.temperature)
+        self.nodes: list[Node] = []
+        self.memo: dict[str, Node] = {}
+        self.turns: list[Turn] = []
+
+    # -- calls ----------------------------------------------------------------------------------------------
+    async def ask(self, node: Node, role: str, step: Step, variables: dict[str, Any], sample: int = 0) -> str:
+        completion = await self.ctx.generate(
+            role, {**variables, "examples": self.examples}, settings=self.settings, sample=sample
+        )
+        node.turns.append(len(self.turns))
+        self.turns.append(
+            Turn(role=role, content=completion.text, usage=completion.usage, meta={"node": node.id, "step": step})
+        )
+        node.calls += 1
+        node.prompt_tokens += completion.usage.prompt_tokens
+        node.completion_tokens += completion.usage.completion_tokens
+        if len(self.turns) > self.options.max_calls:  # the budgets make this impossible; fail loudly if not
+            raise RuntimeError(f"tree made {len(self.turns)} calls, more than max_calls={self.options.max_calls}")
+        return completion.text
+
+    async def answer_directly(self, node: Node, mode: str, reason: str | None) -> str:
+        node.mode, node.reason = mode, reason
+        text = await self.ask(node, "answerer", "answer", {"question": node.question})
+        answer, node.answer_format_ok = parse_answer(text)
+        return answer
+
+    # -- nodes ----------------------------------------------------------------------------------------------
+    def new_node(self, node_id: str, parent: Node | None, question: str, budget: Budget) -> Node:
+        node = Node(node_id, parent, 0 if parent is None else parent.depth + 1, question, budget)
+        node.future = asyncio.get_running_loop().create_future()
+        node.future.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "exception not retrieved"
+        self.nodes.append(node)
+        return node
+
+    async def solve(self, node: Node) -> str:
+        assert node.future is not None
+        try:
+            answer = await self._solve(node)
+        except BaseException as exc:
+            node.done = True
+            if not node.future.done():
+                if isinstance(exc, asyncio.CancelledError):
+                    node.future.cancel()
+                else:
+                    node.future.set_exception(exc)
+            raise
+        node.answer, node.done = answer, True
+        node.future.set_result(answer)
+        if self.options.memo == "run" and node.mode != "memo":
+            self.protocol.run_memo.setdefault((self.game.phase, node.key), (answer, self.game.game_id, node.id))
+        return answer
+
+    async def _memo(self, node: Node) -> str | None:
+        """The memoized answer for a child node, or None when it must be worked out."""
+        owner = self.memo.get(node.key)
+        assert node.parent is not None
+        if owner is not None and owner is not node:
+            if owner.done or can_wait(node.parent, owner):
+                node.waits_on = owner
+                assert owner.future is not None
+                answer = await asyncio.shield(owner.future)
+                node.memo, node.memo_of = "tree", {"node": owner.id}
+                return answer
+            node.notes.append(f"memo: node {owner.id} has this question but is waiting on this branch; asked again")
+        if self.options.memo == "run":
+            entry = self.protocol.run_memo.get((self.game.phase, node.key))
+            if entry is not None:
+                node.memo, node.memo_of = "run", {"game": entry[1], "node": entry[2]}
+                return entry[0]
+        return None
+
+    def check(self, node: Node, decomposition: Decomposition) -> Decomposition:
+        """Drop sub-questions that repeat the node's own question or an ancestor's; none left is malformed."""
+        if decomposition.kind != "subquestions":
+            return decomposition
+        own = {node.key, *(a.key for a in node.ancestors())}
+        kept = [q for q in decomposition.subquestions if canonical_question(q) not in own]
+        if len(kept) < len(decomposition.subquestions):
+            dropped = len(decomposition.subquestions) - len(kept)
+            node.notes.append(f"dropped {dropped} sub-question(s) repeating an ancestor's question")
+        return Decomposition("subquestions", subquestions=kept) if kept else Decomposition("malformed")
+
+    async def _solve(self, node: Node) -> str:
+        options = self.options
+        if node.parent is not None and options.memo != "off":
+            memoized = await self._memo(node)
+            if memoized is not None:
+                node.mode = "memo"
+                node.budget.give_back()  # the reserve is not needed
+                return memoized
+        if options.memo != "off":
+            self.memo.setdefault(node.key, node)
+        if node.depth >= options.max_depth:
+            return await self.answer_directly(node, "forced", "max_depth")
+        if not node.budget.take():
+            return await self.answer_directly(node, "forced", "budget")
+        variables = {"question": node.question, "retry": False}
+        text = await self.ask(node, "decomposer", "decompose", variables)
+        decomposition = self.check(node, parse_decomposition(text))
+        if decomposition.kind == "malformed":
+            node.malformed += 1
+            if not node.budget.take():
+                node.notes.append("no budget left to ask the decomposer again")
+                return await self.answer_directly(node, "forced", "malformed")
+            text = await self.ask(node, "decomposer", "decompose-retry", {**variables, "retry": True}, sample=1)
+            decomposition = self.check(node, parse_decomposition(text))
+            if decomposition.kind == "malformed":
+                node.malformed += 1
+                return await self.answer_directly(node, "forced", "malformed")
+        if decomposition.kind == "answer":
+            assert decomposition.answer is not None
+            node.budget.give_back()  # answered in the decomposer's call: the reserve is not needed
+            node.mode = "answered"
+            return decomposition.answer
+        node.subquestions = decomposition.subquestions
+        children = self.spawn(node)
+        if children is None:
+            return await self.answer_directly(node, "forced", "budget")
+        answers = await gather_or_cancel([self.solve(child) for child in children])
+        subanswers = [{"question": c.question, "answer": a} for c, a in zip(children, answers, strict=True)]
+        text = await self.ask(node, "aggregator", "aggregate", {"question": node.question, "subanswers": subanswers})
+        node.mode = "decomposed"
+        answer, node.answer_format_ok = parse_answer(text)
+        return answer
+
+    def spawn(self, node: Node) -> list[Node] | None:
+        """Children with their reserves taken, or None (nothing taken) when the budgets do not allow them all."""
+        cap = int(self.options.child_share * node.budget.cap)
+        budgets: list[Budget] = []
+        for _ in node.subquestions:
+            budget = Budget(cap, node.budget)
+            if cap < 1 or not budget.take():
+                for taken in budgets:
+                    taken.give_back()
+                node.notes.append(f"budget allows no {len(node.subquestions)} children of budget {cap}")
+                return None
+            budgets.append(budget)
+        pairs = zip(node.subquestions, budgets, strict=True)
+        node.children = [self.new_node(f"{node.id}.{i}", node, q, b) for i, (q, b) in enumerate(pairs, 1)]
+        return node.children
+
+    def records(self, item: TaskItem) -> list[dict[str, Any]]:
+        rows = []
+        for node in sorted(self.nodes, key=lambda n: order_key(n.id)):
+            exact = expected_answer(item) if node.parent is None else exact_answer(node.question)
+            correct = None
+            if node.answer is not None and exact is not None:
+                correct = is_correct(item, node.answer) if node.parent is None else (
+                    normalise_answer(node.answer) == normalise_answer(exact)
+                )
+            rows.append(node.record(exact, correct))
+        return rows
+
+
+class Ida(Protocol):
+    name: ClassVar[str] = "ida"
+    roles: ClassVar[tuple[str, ...]] = ("decomposer", "answerer", "aggregator")
+    templates: ClassVar[tuple[str, ...]] = ("decomposer", "answerer", "aggregator")
+    role_follows: ClassVar[dict[str, str]] = {"answerer": "decomposer", "aggregator": "decomposer"}
+    options_model: ClassVar[type[ProtocolOptions]] = IdaOptions
+    description: ClassVar[str] = (
+        "amplification: a tree of decompose / answer / aggregate calls within a budget, vs the direct answer; "
+        "--iterations K distils each round into the next"
+    )
+
+    def __init__(self, options: ProtocolOptions) -> None:
+        super().__init__(options)
+        #: (phase, canonical question) → (answer, game id, node id) of finished nodes, shared by the run's trees
+        self.run_memo: dict[tuple[int, str], tuple[str, str, str]] = {}
+
+    @property
+    def ida_options(self) -> IdaOptions:
+        return self.options  # type: ignore[return-value]
+
+    @property
+    def phases(self) -> int:
+        return self.ida_options.iterations
+
+    def setups(
+        self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = ()
+    ) -> Iterable[GameSetup]:
+        k = self.ida_options.examples
+        index = ExampleIndex(distilled_pairs(earlier)) if phase and k else None
+        for item in items:
+            examples = index.nearest(root_question(item), k, exclude_item=item.id) if index else []
+            for sample in (AMPLIFIED, DIRECT) if self.ida_options.baseline else (AMPLIFIED,):
+                yield GameSetup(
+                    protocol=self.name, task=task, item=item, sample=sample, phase=phase, variant=MODES[sample],
+                    context={"examples": examples},
+                )
+
+    async def play(self, game: GameSetup, ctx: GameContext) -> GameOutcome:
+        item = game.item
+        tree = Tree(self, game, ctx)
+        calls = self.ida_options.max_calls if game.sample == AMPLIFIED else 1
+        root = tree.new_node("1", None, root_question(item), Budget(calls))
+        root.budget.take()
+        tree.memo[root.key] = root
+        if game.sample == AMPLIFIED:
+            answer = await tree.solve(root)
+        else:
+            answer = await tree.answer_directly(root, "direct", None)
+            root.answer, root.done = answer, True
+        correct = is_correct(item, answer)
+        usage = [t.usage for t in tree.turns]
+        meta = {
+            "mode": MODES[game.sample],
+            "iteration": game.phase + 1,
+            "difficulty": item.meta.get("difficulty"),
+            "answer": answer,
+            "expected": expected_answer(item),
+            "calls": len(tree.turns),
+            "tokens": sum(u.prompt_tokens + u.completion_tokens for u in usage),
+            "tree": tree.records(item),
+            "examples": game.context.get("examples", []),
+        }
+        return GameOutcome(turns=tree.turns, correct=correct, meta=meta)
+
+    def metrics(self, records: Sequence[GameRecord]) -> dict[str, Any]:
+        return ida_metrics([r for r in records if r.protocol == self.name], self.ida_options.max_calls)
+
+    def artifacts(self, records: Sequence[GameRecord]) -> dict[str, list[dict[str, Any]]]:
+        return sft_files([r for r in records if r.protocol == self.name])
