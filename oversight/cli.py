@@ -7,7 +7,8 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -15,6 +16,8 @@ from pydantic import ValidationError
 from oversight import __version__
 from oversight.errors import UserError
 from oversight.secrets import load_dotenv_file
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -44,6 +47,25 @@ def _parse_settings(values: tuple[str, ...], **flags: int | None) -> dict[str, A
     return options
 
 
+def execution_options(max_connections_default: int | None) -> Callable[[F], F]:
+    """--max-connections, --no-cache, --timeout and --max-attempts: how to run, not what to play."""
+
+    def decorate(command: F) -> F:
+        for option in reversed([
+            click.option("--max-connections", type=click.IntRange(min=1), default=max_connections_default,
+                         show_default=max_connections_default is not None, help="Most model requests in flight at once."),
+            click.option("--no-cache", is_flag=True, help="Do not read or write the response cache."),
+            click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
+                         help="Seconds per model call before it is retried."),
+            click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True,
+                         help="Attempts per model call (429, 5xx, timeouts, connection errors)."),
+        ]):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="oversight")
 def cli() -> None:
@@ -63,15 +85,9 @@ def cli() -> None:
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Any other protocol setting (repeatable); VALUE is read as JSON when it parses.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: results/<protocol>-<task>-<hash>).")
-@click.option("--max-connections", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Most model requests in flight at once.")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the response cache.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for generated tasks.")
 @click.option("--prompts", type=click.Path(path_type=Path), help="Folder of templates overriding built-ins by name.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
-              help="Seconds per model call before it is retried.")
-@click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True,
-              help="Attempts per model call (429, 5xx, timeouts, connection errors).")
+@execution_options(max_connections_default=64)
 def run(
     protocol: str,
     task: str,
@@ -124,12 +140,7 @@ def run(
 @click.argument("config_path", metavar="[CONFIG]", required=False, type=click.Path(path_type=Path))
 @click.option("--limit", type=click.IntRange(min=1), help="Play only the first N items (overrides the config).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: results/tournament-<name>-<hash>).")
-@click.option("--max-connections", type=click.IntRange(min=1), help="Most model requests in flight (overrides the config).")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the response cache.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
-              help="Seconds per model call before it is retried.")
-@click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True,
-              help="Attempts per model call.")
+@execution_options(max_connections_default=None)
 @click.option("--print-config", is_flag=True, help="Print the config (the built-in demo if none is given) and exit.")
 def tournament(
     config_path: Path | None,
@@ -169,13 +180,7 @@ def tournament(
 @click.option("--judge", "judges", multiple=True, metavar="SPEC",
               help="The new judge: a model spec, 'human', module:attr or file.py:attr; repeat for an ensemble.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: RUN-judged-<hash>).")
-@click.option("--max-connections", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Most model requests in flight at once.")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the response cache.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
-              help="Seconds per model call before it is retried.")
-@click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True,
-              help="Attempts per model call.")
+@execution_options(max_connections_default=64)
 def judge_command(
     run_dir: Path,
     judges: tuple[str, ...],

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from oversight.errors import UserError
-from oversight.tasks.items import TaskItem, TaskSet
+from oversight.tasks.items import TaskItem, TaskSet, json_objects
 from oversight.tasks.quality import load_quality, looks_like_quality
 from oversight.tasks.registry import TASKS
 
@@ -43,19 +43,8 @@ def _item(path: Path, line: int, row: dict[str, Any], seen: set[str]) -> TaskIte
 
 
 def _read_jsonl(path: Path, text: str) -> list[TaskItem]:
-    items: list[TaskItem] = []
     seen: set[str] = set()
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(row, dict):
-            raise UserError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-        items.append(_item(path, number, row, seen))
-    return items
+    return [_item(path, number, row, seen) for number, row in json_objects(path, text)]
 
 
 def _csv_choices(path: Path, line: int, value: str) -> list[str]:

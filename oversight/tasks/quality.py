@@ -9,13 +9,12 @@ split) are skipped.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from oversight.errors import UserError
-from oversight.tasks.items import TaskItem, TaskSet
+from oversight.tasks.items import TaskItem, TaskSet, json_objects
 
 
 def looks_like_quality(row: dict[str, Any]) -> bool:
@@ -71,14 +70,8 @@ def _item(path: Path, line: int, article: dict[str, Any], index: int, question: 
 
 def load_quality(path: Path, text: str) -> TaskSet:
     items: list[TaskItem] = []
-    for line, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            article = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{line}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(article, dict) or not looks_like_quality(article):
+    for line, article in json_objects(path, text):
+        if not looks_like_quality(article):
             raise UserError(f"{path}:{line}: not a QuALITY article (needs 'article' and 'questions')")
         for index, question in enumerate(article["questions"]):
             if (item := _item(path, line, article, index, question)) is not None:
