@@ -74,7 +74,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("protocol")
-@click.option("--task", default="mini-stories", show_default=True, help="Built-in task name or a JSONL/CSV file.")
+@click.option("--task", help="Built-in task name or a JSONL/CSV file (default: the protocol's own, e.g. mini-stories).")
 @click.option("--limit", type=click.IntRange(min=1), help="Play only the first N items.")
 @click.option("--model", help="Model spec for every role, e.g. openai/gpt-4o-mini or scripted/debater.")
 @click.option("--role", "roles", multiple=True, metavar="ROLE=SPEC", help="Model spec for one role (repeatable).")

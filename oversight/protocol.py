@@ -32,6 +32,7 @@ PROTOCOLS = Registry(
     builtins={
         "debate": "protocols.debate:Debate",
         "ida": "protocols.ida:Ida",
+        "elk": "protocols.elk:Elk",
         "interactive-debate": "protocols.debate:InteractiveDebate",
         "open-debate": "protocols.debate:OpenDebate",
         "consultancy": "protocols.debate:Consultancy",
@@ -169,6 +170,8 @@ class Protocol(ABC):
     needs_choices: ClassVar[bool] = False
     #: roles that take another role's model when the command binds that one and not them
     role_follows: ClassVar[dict[str, str]] = {}
+    #: the task ``oversight run`` plays when no ``--task`` is given
+    default_task: ClassVar[str] = "mini-stories"
     #: the settings this protocol accepts (``--rounds``, ``--set KEY=VALUE``)
     options_model: ClassVar[type[ProtocolOptions]] = ProtocolOptions
     #: whether the ``judge`` role is a judge (a model, a human, a plug-in, an ensemble) rather than a plain model

@@ -44,7 +44,8 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     protocol: str
-    task: str = "mini-stories"
+    #: a task name or file; by default the protocol's own default task
+    task: str | None = None
     limit: int | None = Field(default=None, ge=1)
     model: str | None = None
     roles: dict[str, str] = Field(default_factory=dict)
@@ -190,7 +191,7 @@ def resolve_roles(protocol: Protocol, config: RunConfig) -> dict[str, str]:
 def plan(config: RunConfig) -> RunPlan:
     """The plan of an ``oversight run`` command: one entry."""
     protocol = make_protocol(config.protocol, config.options)
-    task = load_task(config.task, seed=config.seed)
+    task = load_task(config.task or protocol.default_task, seed=config.seed)
     items = task.items[: config.limit] if config.limit else task.items
     check_items(protocol, task, items)
     roles = resolve_roles(protocol, config)
@@ -314,9 +315,6 @@ async def execute_plan(
         for entry in run.entries:
             for spec in entry.model_specs():
                 pool.backend(spec)  # unknown providers and policies fail here, before anything is written
-        folder = RunFolder(execution.out or run.default_out)
-        manifest = _start_manifest(folder, run, command)
-        done = {record.game_id for record in folder.prepare_resume()}
         players = {id(entry): GamePlayer(entry, pool) for entry in run.entries}
         owner: dict[str, GamePlayer] = {}  # game id → the entry's player
 
@@ -325,7 +323,11 @@ async def execute_plan(
             owner.update((s.game_id, players[id(entry)]) for s in setups)
             return setups
 
+        # the first phase's games are planned before the folder exists, so an item a protocol refuses writes nothing
         first = [s for entry in run.entries for s in setups_of(entry, 0, [])]
+        folder = RunFolder(execution.out or run.default_out)
+        manifest = _start_manifest(folder, run, command)
+        done = {record.game_id for record in folder.prepare_resume()}
         phases = max(entry.protocol.phases for entry in run.entries)
         expected = len(first) * phases
         live = not any(getattr(entry.judge, "uses_terminal", False) for entry in run.entries)

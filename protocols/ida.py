@@ -251,6 +251,7 @@ class Ida(Protocol):
     roles: ClassVar[tuple[str, ...]] = ("decomposer", "answerer", "aggregator")
     templates: ClassVar[tuple[str, ...]] = ("decomposer", "answerer", "aggregator")
     role_follows: ClassVar[dict[str, str]] = {"answerer": "decomposer", "aggregator": "decomposer"}
+    default_task: ClassVar[str] = "nested-arithmetic"
     options_model: ClassVar[type[ProtocolOptions]] = IdaOptions
     description: ClassVar[str] = (
         "amplification: a tree of decompose / answer / aggregate calls within a budget, vs the direct answer; "

@@ -26,6 +26,10 @@ POLICIES = Registry(
         "judge": "oversight.policies.debate:judge",
         "oracle": "oversight.policies.ida:oracle",
         "noisy-oracle": "oversight.policies.ida:noisy_oracle",
+        "elk": "oversight.policies.elk:elk",
+        "elk-builder": "oversight.policies.elk:builder",
+        "elk-breaker": "oversight.policies.elk:breaker",
+        "elk-judge": "oversight.policies.elk:judge",
     },
 )
 

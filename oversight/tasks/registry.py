@@ -10,7 +10,6 @@ TASKS = Registry(
     "task",
     builtins={
         "mini-stories": "oversight.tasks.stories:mini_stories",
-        "word-problems": "oversight.tasks.word_problems:word_problems",
         "nested-arithmetic": "oversight.tasks.decomposable.arithmetic:nested_arithmetic",
         "permutation-powering": "oversight.tasks.decomposable.permutation:permutation_powering",
         "sequential-assignments": "oversight.tasks.decomposable.assignments:sequential_assignments",
@@ -18,5 +17,7 @@ TASKS = Registry(
         "shortest-path": "oversight.tasks.decomposable.shortest_path:shortest_path",
         "union-find": "oversight.tasks.decomposable.union_find:union_find",
         "multi-hop": "oversight.tasks.decomposable.relations:multi_hop",
+        "elk-scenarios": "oversight.tasks.elk:elk_scenarios",
+        "word-problems": "oversight.tasks.word_problems:word_problems",
     },
 )

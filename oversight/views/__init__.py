@@ -7,6 +7,6 @@ protocol keeps in ``record.meta`` (a decomposition tree, builder–breaker round
 
 from oversight.registry import Registry
 
-VIEWS = Registry("oversight.views", "view", builtins={"ida": "oversight.views.ida:render"})
+VIEWS = Registry("oversight.views", "view", builtins={"elk": "oversight.views.elk:elk_rounds", "ida": "oversight.views.ida:render"})
 
 __all__ = ["VIEWS"]

@@ -1,0 +1,77 @@
+"""What an ELK game keeps in ``GameRecord.meta``: every proposal, counterexample, executed episode and ruling."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, computed_field
+
+from oversight.elk.reporters import ReporterScore
+from oversight.elk.world import Episode
+
+#: what running the breaker's episode showed
+Execution = Literal["none", "not-executable", "invalid-actions", "fake-positive", "not-fake-positive"]
+Outcome = Literal["builder survives", "breaker wins"]
+
+
+class Proposal(BaseModel):
+    text: str
+    strategy: str
+    why: str = ""
+    #: a rule name from :data:`oversight.elk.reporters.RULES`, "prompt", or None when no reporter was attached
+    reporter: str | None = None
+    reporter_prompt: str | None = None
+    reporter_error: str | None = None
+
+
+class Counterexample(BaseModel):
+    text: str
+    story: str = ""
+    bad_reporter: str = ""
+    #: the attached episode, as canonical action names; None when none was attached
+    actions: list[str] | None = None
+    actions_error: str | None = None
+    conceded: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def malformed(self) -> bool:
+        """Neither a concession nor a story with a bad reporter: the breaker did not follow the format."""
+        return not self.conceded and not (self.story and self.bad_reporter)
+
+
+class Ruling(BaseModel):
+    #: None when the judge gave no readable ruling
+    valid: bool | None
+    reason: str
+    #: "judge" when the judge model ruled; "engine" when there was nothing to rule on (a concession, no text)
+    by: Literal["judge", "engine"] = "judge"
+
+
+class ElkRound(BaseModel):
+    round: int
+    proposal: Proposal
+    counterexample: Counterexample | None = None
+    execution: Execution = "none"
+    episode: Episode | None = None
+    execution_error: str | None = None
+    reporter_score: ReporterScore | None = None
+    ruling: Ruling | None = None
+
+
+class ElkGame(BaseModel):
+    scenario: str
+    outcome: Outcome
+    reason: str
+    rounds: list[ElkRound]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def valid_counterexamples(self) -> int:
+        return sum(bool(r.ruling and r.ruling.valid) for r in self.rounds)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rounds_survived(self) -> int:
+        """Rounds whose proposal was ruled on and not validly broken."""
+        return sum(bool(r.ruling and not r.ruling.valid) for r in self.rounds)

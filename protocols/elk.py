@@ -1,0 +1,236 @@
+"""ELK builder–breaker: the builder proposes how to train an honest reporter, the breaker counters, a judge rules.
+
+A round: the builder states a training strategy and why it should find the direct translator (optionally
+attaching a concrete reporter); the breaker answers with a counterexample (a world, predictor and human in which
+the strategy yields a bad reporter that does as well), optionally attaching an episode of the scenario's world;
+the engine runs that episode and scores the builder's reporter; the judge rules with the execution result in
+front of it. A counterexample not ruled valid ends the game with the builder surviving; a valid one in every
+one of ``rounds`` rounds means the breaker wins.
+
+``GameOutcome.correct`` stays None: surviving is an outcome of the game, not the right answer to a question, and
+counting it as judge accuracy would mislabel it. The ground truth the game does have — whether an attached
+episode really fools the sensors — is in each round's record and in the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from oversight.elk.metrics import elk_metrics
+from oversight.elk.parsing import parse_counterexample, parse_proposal, parse_ruling, parse_yes_no
+from oversight.elk.records import ElkGame, ElkRound, Outcome, Proposal, Ruling
+from oversight.elk.reporters import RULES, ReporterScore, answer, score
+from oversight.elk.scenarios import Scenario, scenario_of
+from oversight.elk.world import Episode, World, run, tampering_suite
+from oversight.models.base import Completion, GenerationSettings
+from oversight.protocol import GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
+from oversight.records import GameRecord, Turn
+from oversight.tasks.items import TaskItem
+
+JUDGE_TOKENS = 120
+REPORTER_TOKENS = 10
+
+
+class ElkOptions(ProtocolOptions):
+    rounds: int = Field(default=3, ge=1)
+    #: show builder and breaker the scenario's known proposals and counterexamples as worked examples
+    few_shot: bool = True
+    #: generated episodes (balanced fake/real positives and alarms) a builder's reporter is scored on each round
+    suite_size: int = Field(default=12, ge=0, le=200)
+
+
+class Elk(Protocol):
+    name: ClassVar[str] = "elk"
+    roles: ClassVar[tuple[str, ...]] = ("builder", "breaker", "judge")
+    templates: ClassVar[tuple[str, ...]] = ("builder", "breaker", "judge", "reporter")
+    options_model: ClassVar[type[ProtocolOptions]] = ElkOptions
+    default_task: ClassVar[str] = "elk-scenarios"
+    description: ClassVar[str] = (
+        "ELK builder–breaker: training strategies vs counterexamples, judged on a rubric; SmartVault-style "
+        "episodes are executed"
+    )
+
+    @property
+    def opts(self) -> ElkOptions:
+        assert isinstance(self.options, ElkOptions)
+        return self.options
+
+    def setups(
+        self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = ()
+    ) -> Iterable[GameSetup]:
+        for item in items:
+            scenario_of(task, item.id, item.meta)  # an item without a scenario stops the run before any game
+            yield GameSetup(protocol=self.name, task=task, item=item)
+
+    async def play(self, game: GameSetup, ctx: GameContext) -> GameOutcome:
+        scenario = scenario_of(game.task, game.item.id, game.item.meta)
+        world = scenario.world
+        suite = tampering_suite(world, self.opts.suite_size) if world else []
+        settings = GenerationSettings(max_tokens=self.opts.max_tokens, temperature=self.opts.temperature)
+        turns: list[Turn] = []
+        rounds: list[ElkRound] = []
+        breaker_episodes: list[Episode] = []
+        outcome: Outcome = "breaker wins"
+        reason = f"a valid counterexample in each of {self.opts.rounds} rounds"
+        for number in range(1, self.opts.rounds + 1):
+            variables = {
+                **self._shared(scenario), "round": number, "rounds": self.opts.rounds, "history": _history(rounds)
+            }
+            reply = await ctx.generate("builder", variables, settings=settings)
+            turns.append(_turn("builder", number, reply, "proposal"))
+            current = ElkRound(round=number, proposal=parse_proposal(reply.text))
+            rounds.append(current)
+            if not current.proposal.strategy:
+                reason = f"the builder made no proposal in round {number}"
+                break
+            variables |= {"strategy": current.proposal.strategy, "why": current.proposal.why or "(not given)"}
+            reply = await ctx.generate("breaker", variables, settings=settings)
+            turns.append(_turn("breaker", number, reply, "counterexample"))
+            current.counterexample = parse_counterexample(reply.text)
+            _execute(current, world)
+            if current.execution in ("fake-positive", "not-fake-positive") and current.episode is not None:
+                breaker_episodes.append(current.episode)
+            if current.proposal.reporter is not None:
+                current.reporter_score = await self._score(current.proposal, breaker_episodes, suite, scenario, ctx)
+            current.ruling = await self._rule(current, variables, world, ctx, turns)
+            if not current.ruling.valid:
+                outcome, reason = "builder survives", f"no valid counterexample in round {number}"
+                break
+        record = ElkGame(scenario=scenario.id, outcome=outcome, reason=reason, rounds=rounds)
+        return GameOutcome(turns=turns, correct=None, meta=record.model_dump(mode="json"))
+
+    def _shared(self, scenario: Scenario) -> dict[str, Any]:
+        world = scenario.world
+        return {
+            "scenario": scenario.model_dump(include={"title", "setting", "predictor", "human", "question"}),
+            "sensors": [{"name": n, "description": s.description} for n, s in world.sensors.items()] if world else [],
+            "actions": [
+                {"name": n, "actor": a.actor, "description": a.description} for n, a in world.actions.items()
+            ] if world else [],
+            "moves": [m.model_dump() for m in scenario.moves] if self.opts.few_shot else [],
+            "naive": scenario.moves[0].proposal,
+        }
+
+    async def _score(
+        self, proposal: Proposal, breaker: list[Episode], suite: list[Episode], scenario: Scenario, ctx: GameContext
+    ) -> ReporterScore:
+        """The attached reporter's answers on the breaker's episodes so far and on the generated suite."""
+        episodes = [*breaker, *suite]
+        reporter = proposal.reporter or ""
+        if reporter in RULES:
+            says: list[bool | None] = [RULES[reporter](e) for e in episodes]
+        else:
+            settings = GenerationSettings(max_tokens=REPORTER_TOKENS, temperature=self.opts.temperature)
+            replies = await asyncio.gather(
+                *(
+                    ctx.generate(
+                        "builder", _reporter_variables(proposal, e, scenario), template="reporter", settings=settings
+                    )
+                    for e in episodes
+                )
+            )
+            says = [parse_yes_no(r.text) for r in replies]
+        answers = [answer(e, s) for e, s in zip(episodes, says, strict=True)]
+        return score(reporter, answers[: len(breaker)], answers[len(breaker) :])
+
+    async def _rule(
+        self, current: ElkRound, variables: dict[str, Any], world: World | None, ctx: GameContext, turns: list[Turn]
+    ) -> Ruling:
+        counter = current.counterexample
+        assert counter is not None
+        if counter.conceded:
+            return Ruling(valid=False, reason="the breaker conceded", by="engine")
+        if not counter.story and not counter.bad_reporter:
+            return Ruling(valid=False, reason="the breaker gave no counterexample", by="engine")
+        judged = {
+            **variables,
+            "story": counter.story or "(none)",
+            "bad_reporter": counter.bad_reporter or "(none)",
+            "execution": _execution_view(current, world),
+        }
+        settings = GenerationSettings(max_tokens=JUDGE_TOKENS, temperature=self.opts.temperature)
+        # an unreadable ruling is asked once more (as a fresh sample, so a cached reply is not replayed)
+        for attempt in range(2):
+            reply = await ctx.generate("judge", {**judged, "retry": attempt > 0}, settings=settings, sample=attempt)
+            turns.append(_turn("judge", current.round, reply, "ruling"))
+            valid, reason = parse_ruling(reply.text)
+            if valid is not None:
+                return Ruling(valid=valid, reason=reason)
+        return Ruling(valid=None, reason="the judge gave no readable ruling")
+
+    def metrics(self, records: Sequence[GameRecord]) -> dict[str, Any]:
+        return elk_metrics(records)
+
+
+def _turn(role: str, number: int, reply: Completion, move: str) -> Turn:
+    return Turn(role=role, round=number, content=reply.text, usage=reply.usage, meta={"move": move})
+
+
+def _history(rounds: list[ElkRound]) -> list[dict[str, Any]]:
+    return [
+        {
+            "round": r.round,
+            "strategy": r.proposal.strategy,
+            "counterexample": r.counterexample.story if r.counterexample else "",
+            "ruling": {True: "valid", False: "invalid", None: "unreadable"}[r.ruling.valid],
+            "reason": r.ruling.reason,
+        }
+        for r in rounds
+        if r.ruling is not None
+    ]
+
+
+def _execute(current: ElkRound, world: World | None) -> None:
+    """Run the breaker's attached episode, if any, and record what it showed."""
+    counter = current.counterexample
+    assert counter is not None
+    if counter.actions_error is not None:
+        current.execution, current.execution_error = "invalid-actions", counter.actions_error
+    elif counter.actions is None:
+        current.execution = "none"
+    elif world is None:
+        current.execution = "not-executable"
+    else:
+        current.episode = episode = run(world, counter.actions)
+        if episode.error is not None:
+            current.execution, current.execution_error = "invalid-actions", episode.error
+        else:
+            current.execution = "fake-positive" if episode.fake_positive else "not-fake-positive"
+
+
+def _execution_view(current: ElkRound, world: World | None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "status": current.execution, "error": current.execution_error or "", "actions": [], "observations": [],
+        "truth": "", "why_not": "",
+    }
+    episode = current.episode
+    if world is None or episode is None or current.execution not in ("fake-positive", "not-fake-positive"):
+        return view
+    alarms = [f"{s}: {episode.observations[s]}" for s, fine in episode.sensors_fine.items() if not fine]
+    view |= {
+        "actions": episode.actions,
+        "observations": [{"sensor": s, "reading": r} for s, r in episode.observations.items()],
+        "truth": world.truth_yes if episode.truth_safe else world.truth_no,
+        "why_not": f"the true answer is yes ({world.truth_yes})"
+        if episode.truth_safe
+        else f"the human would see a problem ({'; '.join(alarms)})",
+    }
+    return view
+
+
+def _reporter_variables(proposal: Proposal, episode: Episode, scenario: Scenario) -> dict[str, Any]:
+    world = scenario.world
+    assert world is not None
+    return {
+        "instructions": proposal.reporter_prompt or "",
+        "latent": list(episode.state.items()),
+        "sensors": [
+            {"name": s, "reading": episode.observations[s], "fine": episode.sensors_fine[s]} for s in world.sensors
+        ],
+        "question": scenario.question,
+        "truth_variable": world.truth,
+    }
