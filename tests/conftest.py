@@ -26,9 +26,11 @@ class CliResult:
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run in an empty folder with a private response cache and no inherited endpoint settings."""
+    """Run in an empty folder with a private response cache and no inherited endpoint settings; roles the command
+    leaves unbound get the scripted agents (the embedded model has tests of its own)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OVERSIGHT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("OVERSIGHT_MODEL", "scripted/auto")
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     return tmp_path

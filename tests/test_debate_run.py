@@ -24,7 +24,7 @@ def test_every_item_is_played_in_both_seatings(workdir: Path) -> None:
     for record in records:
         assert REQUIRED <= set(record)
         assert record["status"] == "complete"
-        assert record["roles"] == {"debater_a": "scripted/debater", "debater_b": "scripted/debater", "judge": "scripted/judge"}
+        assert record["roles"] == {"debater_a": "scripted/auto", "debater_b": "scripted/auto", "judge": "scripted/auto"}
         debater_turns = [t for t in record["turns"] if t["role"] != "judge"]
         assert [(t["seat"], t["round"]) for t in debater_turns] == [("A", 1), ("B", 1), ("A", 2), ("B", 2)]
         for turn in debater_turns:
@@ -82,10 +82,10 @@ def test_summary_counts_accuracy_and_usage(workdir: Path) -> None:
     assert summary["accuracy_ci95"]["low"] <= summary["accuracy"] <= summary["accuracy_ci95"]["high"]
     assert summary["usage_by_role"]["judge"]["calls"] == 8
     assert summary["usage_by_role"]["debater_a"]["calls"] == 8
-    assert set(summary["usage_by_model"]) == {"scripted/debater", "scripted/judge"}
+    assert set(summary["usage_by_model"]) == {"scripted/auto"}
     manifest = json.loads((workdir / "run" / "run.json").read_text())
     assert manifest["status"] == "complete" and manifest["schema_version"] == 1
-    assert manifest["models"]["judge"] == "scripted/judge"
+    assert manifest["models"]["judge"] == "scripted/auto"
     assert manifest["command"][:3] == ["oversight", "run", "debate"]
 
 

@@ -175,4 +175,4 @@ def test_ratings_of_a_real_run_put_the_honest_quoter_above_the_liar(workdir: Pat
     assert [p.player for p in rated.players] == ["scripted/debater", "scripted/liar"]
     assert rated.players[0].rating > rated.players[1].rating
     assert rated.players[0].games == 12 and rated.players[1].win_rate == 0.0
-    assert [(j.judge, j.protocol, j.judged) for j in rated.judges] == [("scripted/judge", "debate", 12)]
+    assert [(j.judge, j.protocol, j.judged) for j in rated.judges] == [("scripted/auto", "debate", 12)]

@@ -17,6 +17,7 @@ POLICIES = Registry(
     "oversight.scripted",
     "scripted policy",
     builtins={
+        "auto": "oversight.policies.generic:auto",
         "echo": "oversight.policies.generic:echo",
         "constant": "oversight.policies.generic:constant",
         "first": "oversight.policies.generic:first",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from oversight.models.base import ChatMessage, Completion, GenerationSettings
+from oversight.policies import POLICIES, Policy
 from oversight.policies.text import choices_in, plain, prompt_text, unit_hash, verdict_completion
 
 
@@ -33,3 +34,18 @@ def random_choice(
     confidence = 0.5 + 0.5 * unit_hash(prompt, sample, "confidence")
     rest = (1.0 - confidence) / (len(labels) - 1)
     return verdict_completion(label, {lab: confidence if lab == label else rest for lab in labels}, prompt)
+
+
+def auto(messages: list[ChatMessage], settings: GenerationSettings, sample: int, params: dict[str, str]) -> Completion:
+    """Whichever built-in agent the prompt is written for: one spec that plays every role of every protocol."""
+    prompt = prompt_text(messages)
+    if "<scenario>" in prompt:
+        target = "elk"
+    elif "<question>" in prompt:
+        target = "oracle"
+    elif any(tag in prompt for tag in ("<assigned>", "<choose>")):
+        target = "debater"
+    else:
+        target = "judge"
+    policy: Policy = POLICIES.get(target)
+    return policy(messages, settings, sample, params)
