@@ -237,6 +237,23 @@ def report(run_dir: Path, out: Path | None) -> None:
 
 
 @cli.command()
+def models() -> None:
+    """List the model aliases usable as llamacpp/ALIAS or local/ALIAS: size, source and licence."""
+    from oversight.defaults import EMBEDDED_MODEL
+    from oversight.show import print_listing
+    from oversight.weights import model_rows
+
+    rows = [
+        (
+            row.alias + (" (default)" if EMBEDDED_MODEL.endswith("/" + row.alias) else ""),
+            row.description, row.size, row.source, row.licence, "yes" if row.present else "on first use",
+        )
+        for row in model_rows()
+    ]
+    print_listing("models", ("alias", "model", "size", "source", "licence", "assembled"), rows)
+
+
+@cli.command()
 def protocols() -> None:
     """List the registered protocols."""
     from oversight.protocol import PROTOCOLS

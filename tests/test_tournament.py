@@ -9,7 +9,7 @@ import pytest
 
 from oversight.loopback import LoopbackServer
 
-from .conftest import oversight, read_lines
+from .conftest import CliResult, oversight, read_lines
 
 HTTP_CONFIG = """
 name = "http"
@@ -35,15 +35,43 @@ model = "openai/judge"
 """
 
 
-def test_the_default_demo_runs_offline(workdir: Path) -> None:
-    result = oversight("tournament", "--out", "demo")
+SCRIPTED_CONFIG = """
+name = "scripted"
+limit = 4
+protocols = ["debate", "consultancy", "blind", "expert"]
+
+[settings]
+rounds = 1
+
+[[players]]
+name = "quoter"
+model = "scripted/debater"
+
+[[players]]
+name = "inventor"
+model = "scripted/liar"
+
+[[judges]]
+name = "careful-reader"
+model = "scripted/judge"
+"""
+
+
+def scripted_demo(workdir: Path) -> CliResult:
+    (workdir / "scripted.toml").write_text(SCRIPTED_CONFIG)
+    return oversight("tournament", "scripted.toml", "--out", "demo")
+
+
+def test_the_default_demo_runs_offline_on_the_embedded_models(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    printed = oversight("tournament", "--print-config")
+    assert printed.returncode == 0 and 'model = "llamacpp/qwen2.5-coder-1.5b"' in printed.stdout
+    result = oversight("tournament", "--limit", "1", "--out", "demo")
     assert result.returncode == 0, result.stderr
     summary = json.loads((workdir / "demo" / "summary.json").read_text())
-    assert summary["failed"] == 0 and summary["pending"] == 0
+    assert summary["failed"] == 0 and summary["pending"] == 0 and summary["complete"] == 10
     assert set(summary["by_protocol"]) == {"debate", "consultancy", "blind", "expert"}
-    assert "debate" in result.stdout and "judge accuracy" in result.stdout
-    printed = oversight("tournament", "--print-config")
-    assert printed.returncode == 0 and "[[players]]" in printed.stdout
+    assert {row["player"] for row in summary["ratings"]["players"]} == {"qwen-1.5b", "qwen-0.5b"}
+    assert "player ratings" in result.stdout and "judge accuracy" in result.stdout
 
 
 def test_schedule_pairs_every_ordering_of_players(openai_env: dict[str, str], server: LoopbackServer, workdir: Path) -> None:
@@ -137,7 +165,7 @@ def test_missing_config_file(workdir: Path) -> None:
 
 
 def test_judging_stored_games_again_makes_no_debater_calls(workdir: Path) -> None:
-    assert oversight("tournament", "--out", "demo").returncode == 0
+    assert scripted_demo(workdir).returncode == 0
     original = read_lines(workdir / "demo" / "transcripts.jsonl")
     result = oversight("judge", "demo", "--judge", "scripted/first", "--out", "again")
     assert result.returncode == 0, result.stderr
@@ -166,7 +194,7 @@ def test_judge_needs_a_run_and_a_judge(workdir: Path) -> None:
 
 
 def test_tournament_summary_rates_players_and_judges(workdir: Path) -> None:
-    result = oversight("tournament", "--out", "demo")
+    result = scripted_demo(workdir)
     assert result.returncode == 0, result.stderr
     ratings = json.loads((workdir / "demo" / "summary.json").read_text())["ratings"]
     ranked = [row["player"] for row in ratings["players"]]

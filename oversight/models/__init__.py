@@ -21,6 +21,8 @@ BACKENDS = Registry(
     builtins={
         "openai": "oversight.models.openai_backend:OpenAIBackend",
         "scripted": "oversight.models.scripted:ScriptedBackend",
+        "llamacpp": "oversight.models.llamacpp:LlamaCppBackend",
+        "local": "oversight.models.local:LocalBackend",
     },
 )
 

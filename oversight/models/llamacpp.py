@@ -1,0 +1,138 @@
+"""``llamacpp/<gguf-path-or-alias>``: llama.cpp's own server, run inside this process, spoken to over loopback.
+
+The server (from the prebuilt ``xllamacpp`` wheel) starts on the first request, on 127.0.0.1 and a free port,
+with one parallel slot per concurrent request the run allows (capped) and continuous batching across them.
+Requests then go through :class:`OpenAIBackend`, the same code path as a hosted API: retries, usage and
+``top_logprobs`` parsing are shared. Settings: ``?slots=N`` (parallel sequences), ``?ctx=N`` (context
+tokens per slot) and ``?threads=N`` (default: every core this process may use; fewer when other work shares
+the cores, since llama.cpp's threads wait for each other at every step).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import dataclasses
+import os
+import time
+import urllib.request
+from importlib.metadata import version
+from typing import Any, ClassVar
+
+from oversight.errors import FatalRunError, UserError
+from oversight.models.base import (
+    BackendOptions,
+    ChatMessage,
+    Completion,
+    GenerationSettings,
+    ModelBackend,
+    ModelSpec,
+)
+from oversight.models.openai_backend import OpenAIBackend
+from oversight.weights import ALIASES, resolve_gguf
+
+MAX_SLOTS = 16
+DEFAULT_CTX_PER_SLOT = 4096
+#: a CPU at full load may take minutes for one long turn; a hosted-API timeout would cut it and redo it
+MIN_TIMEOUT = 3600.0
+HEALTH_WAIT = 30.0
+
+#: the only references to running servers, by backend; dropping one stops it, and exit drops them all
+_running: dict[int, Any] = {}
+atexit.register(_running.clear)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _positive_int(spec: ModelSpec, key: str, default: int) -> int:
+    try:
+        value = int(spec.params.get(key, default))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UserError(f"model spec {spec.raw!r}: {key} must be a positive integer")
+    return value
+
+
+class LlamaCppBackend(ModelBackend):
+    provider: ClassVar[str] = "llamacpp"
+    known_params: ClassVar[frozenset[str]] = frozenset({"slots", "ctx", "threads"})
+
+    def __init__(self, spec: ModelSpec, options: BackendOptions) -> None:
+        super().__init__(spec, options)
+        try:
+            import xllamacpp
+        except ImportError:
+            raise UserError(f"model spec {spec.raw!r}: the llamacpp backend needs xllamacpp (pip install xllamacpp)") from None
+        self._xllamacpp = xllamacpp
+        self.path = resolve_gguf(spec.name)  # unknown alias, missing or corrupt file: fail before the run starts
+        self.slots = _positive_int(spec, "slots", min(options.max_connections, MAX_SLOTS))
+        self.ctx = _positive_int(spec, "ctx", DEFAULT_CTX_PER_SLOT)
+        self.threads = _positive_int(spec, "threads", _cores())
+        alias = ALIASES.get(spec.name)
+        weights = {"sha256": alias.sha256} if alias else {"path": str(self.path.resolve()), "size": self.path.stat().st_size}
+        self._identity = {"provider": self.provider, "model": spec.name, **weights, "runtime": f"xllamacpp {version('xllamacpp')}"}
+        self._inner: OpenAIBackend | None = None
+        self._start_lock = asyncio.Lock()
+        # admit no more requests than slots, so a request's timeout runs while it is served, not while it queues
+        self._admission = asyncio.Semaphore(self.slots)
+
+    def cache_identity(self) -> dict[str, Any]:
+        # the weights and the runtime decide the response; the port and the slot count do not
+        return self._identity
+
+    async def complete(self, messages: list[ChatMessage], settings: GenerationSettings, sample: int) -> Completion:
+        inner = self._inner or await self._start()
+        async with self._admission:
+            return await inner.complete(messages, settings, sample)
+
+    async def _start(self) -> OpenAIBackend:
+        async with self._start_lock:
+            if self._inner is None:
+                url = await asyncio.to_thread(self._launch)
+                options = dataclasses.replace(self.options, timeout=max(self.options.timeout, MIN_TIMEOUT))
+                inner_spec = ModelSpec(raw=self.spec.raw, provider="openai", name=self.spec.name, params={"base_url": url})
+                self._inner = OpenAIBackend(inner_spec, options)
+            return self._inner
+
+    def _launch(self) -> str:
+        xl = self._xllamacpp
+        params = xl.CommonParams()
+        params.model.path = str(self.path)
+        params.hostnames = ["127.0.0.1"]
+        params.port = 0  # the server binds a free port and reports it in listening_address
+        params.n_parallel = self.slots
+        params.n_ctx = self.slots * self.ctx  # split evenly: each slot gets ctx tokens
+        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = self.threads
+        params.verbosity = -1  # errors surface as exceptions below, not as log lines
+        try:
+            server = xl.Server(params)
+        except RuntimeError:
+            raise FatalRunError(f"{self.path}: llama.cpp could not load this model (corrupt or unsupported GGUF)") from None
+        _running[id(self)] = server
+        url = str(server.listening_address).rstrip("/")
+        _wait_healthy(url)
+        return f"{url}/v1"
+
+    async def aclose(self) -> None:
+        if self._inner is not None:
+            await self._inner.aclose()
+            self._inner = None
+        _running.pop(id(self), None)  # the last reference: its destructor stops the loop and joins the threads
+
+
+def _wait_healthy(url: str) -> None:
+    deadline = time.monotonic() + HEALTH_WAIT
+    while True:
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+            if response.status == 200:
+                return
+        if time.monotonic() > deadline:
+            raise FatalRunError(f"llama.cpp server at {url} did not become healthy within {HEALTH_WAIT:.0f} s")
+        time.sleep(0.1)
+
+
+__all__ = ["LlamaCppBackend"]
