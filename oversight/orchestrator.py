@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Literal
@@ -20,6 +21,8 @@ from oversight.records import GameRecord
 from oversight.runfolder import TranscriptWriter
 
 Outcome = Literal["complete", "interrupted"]
+#: allocations between young-generation collections while games play (Python's default is 2,000)
+GC_THRESHOLD = 20_000
 
 
 async def play_all(
@@ -52,12 +55,17 @@ async def play_all(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, on_signal)
             handled.append(sig)
+    # thousands of short-lived request and record objects would trigger many full collections, each rescanning
+    # everything alive since start-up: collect less often while games play
+    threshold = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, *threshold[1:])
     try:
         async with asyncio.TaskGroup() as group:
             workers.extend(group.create_task(worker()) for _ in range(max(1, concurrency)))
     except* FatalRunError as errors:
         raise errors.exceptions[0] from None
     finally:
+        gc.set_threshold(*threshold)
         for sig in handled:
             loop.remove_signal_handler(sig)
     return "interrupted" if interrupted.is_set() else "complete"

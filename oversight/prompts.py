@@ -40,6 +40,7 @@ class PromptLibrary:
             keep_trailing_newline=False,
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # templates do not change during a run; skip a stat() per render
         )
         self._cache: dict[str, jinja2.Template] = {}
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import httpx2
 import openai
 from asyncio_throttle import Throttler
+from openai.types.chat import ChatCompletion
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from oversight.errors import FatalRunError, UserError
@@ -213,7 +214,9 @@ class OpenAIBackend(ModelBackend):
             async with endpoint.throttler or contextlib.nullcontext():
                 endpoint.in_flight += 1
                 try:
-                    response = await client.chat.completions.create(**kwargs)
+                    # the SDK's own client, auth, errors and response model, without re-validating a body we built
+                    # from plain strings and numbers (a quarter of the SDK's CPU per call)
+                    response = await client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion)
                 finally:
                     endpoint.in_flight -= 1
         return _parse(response)
