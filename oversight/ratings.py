@@ -29,7 +29,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 from oversight.records import GameRecord, Interval
-from oversight.scoring import wilson_interval
+from oversight.scoring import rate, wilson_interval
 
 ELO_SCALE = 400 / math.log(10)
 ELO_CENTRE = 1000.0
@@ -154,10 +154,6 @@ def _elo(theta: np.ndarray) -> np.ndarray:
     return elo
 
 
-def _rate(hits: int, total: int) -> float | None:
-    return hits / total if total else None
-
-
 def player_ratings(
     records: Sequence[GameRecord], *, bootstrap: int = 300, seed: int = 0, prior_draws: float = 1.0
 ) -> list[PlayerRating]:
@@ -196,11 +192,11 @@ def player_ratings(
                 rating_ci95=Interval(low=float(low), high=float(high)),
                 games=s.games,
                 wins=s.wins,
-                win_rate=_rate(s.wins, s.games),
+                win_rate=rate(s.wins, s.games),
                 honest_games=s.honest_games,
-                honest_win_rate=_rate(s.honest_wins, s.honest_games),
+                honest_win_rate=rate(s.honest_wins, s.honest_games),
                 dishonest_games=s.games - s.honest_games,
-                dishonest_win_rate=_rate(s.wins - s.honest_wins, s.games - s.honest_games),
+                dishonest_win_rate=rate(s.wins - s.honest_wins, s.games - s.honest_games),
             )
         )
     return sorted(rows, key=lambda row: -row.rating)

@@ -338,7 +338,8 @@ async def execute_plan(
         status: Literal["complete", "interrupted"] = "interrupted"
         try:
             for phase in range(phases):
-                earlier = [r for r in folder.records() if r.phase < phase and r.game_id in planned]
+                # later phases read what earlier ones produced; the first needs nothing from the log
+                earlier = [r for r in folder.records() if r.phase < phase and r.game_id in planned] if phase else []
                 setups = first if phase == 0 else [
                     s for entry in run.entries if entry.protocol.phases > phase
                     for s in setups_of(entry, phase, earlier)

@@ -9,6 +9,11 @@ from scipy.stats import binomtest
 from oversight.records import GameRecord, Interval, ProtocolSummary, RunSummary, UsageTotals
 
 
+def rate(hits: int, total: int) -> float | None:
+    """A share, or None when there is nothing to share out."""
+    return hits / total if total else None
+
+
 def wilson_interval(successes: int, trials: int) -> Interval | None:
     if trials == 0:
         return None

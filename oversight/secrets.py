@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dotenv import dotenv_values
+from dotenv import load_dotenv
 
 _known: set[str] = set()
 _REDACTED = "[redacted]"
@@ -26,12 +26,7 @@ def redact(text: str) -> str:
 
 def load_dotenv_file(path: Path | None = None) -> None:
     """Read ``.env`` from the working directory without overriding the real environment."""
-    env_file = path or Path.cwd() / ".env"
-    if not env_file.is_file():
-        return
-    for key, value in dotenv_values(env_file).items():
-        if value is not None and key not in os.environ:
-            os.environ[key] = value
+    load_dotenv(path or Path.cwd() / ".env", override=False)
 
 
 def env_secret(name: str) -> str | None:

@@ -8,10 +8,7 @@ from typing import Any
 
 from oversight.calibration import brier_score, expected_calibration_error, log_score
 from oversight.records import GameRecord
-
-
-def _rate(hits: int, total: int) -> float | None:
-    return hits / total if total else None
+from oversight.scoring import rate
 
 
 def debate_metrics(records: Sequence[GameRecord]) -> dict[str, Any]:
@@ -45,7 +42,7 @@ def debate_metrics(records: Sequence[GameRecord]) -> dict[str, Any]:
                 counts[1] += sum(1 for q in turn.meta["quotes"] if q["verified"])
     if seat_games:
         metrics["win_rate_by_seat"] = [
-            {"seat": seat, "games": len(wins), "win_rate": _rate(sum(wins), len(wins))}
+            {"seat": seat, "games": len(wins), "win_rate": rate(sum(wins), len(wins))}
             for seat, wins in sorted(seat_games.items())
         ]
     if side_games or side_quotes:
@@ -53,13 +50,13 @@ def debate_metrics(records: Sequence[GameRecord]) -> dict[str, Any]:
             {
                 "side": side,
                 "games": len(side_games[side]),
-                "win_rate": _rate(sum(side_games[side]), len(side_games[side])),
+                "win_rate": rate(sum(side_games[side]), len(side_games[side])),
                 "quotes": side_quotes[side][0],
-                "verified_rate": _rate(side_quotes[side][1], side_quotes[side][0]),
+                "verified_rate": rate(side_quotes[side][1], side_quotes[side][0]),
             }
             for side in ("correct", "incorrect")
             if side in side_games or side in side_quotes
         ]
     if chose:
-        metrics["chose_correct_rate"] = _rate(sum(bool(c) for c in chose), len(chose))
+        metrics["chose_correct_rate"] = rate(sum(bool(c) for c in chose), len(chose))
     return metrics

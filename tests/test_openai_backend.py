@@ -14,7 +14,7 @@ from oversight.models import BackendOptions, ChatMessage, GenerationSettings, Mo
 from oversight.protocol import ProtocolOptions
 from oversight.runner import RunConfig, execute
 
-from .conftest import API_KEY
+from .conftest import API_KEY, oversight
 
 HELLO = [ChatMessage(role="user", content="hello there")]
 
@@ -118,3 +118,11 @@ def test_a_wrong_key_is_rejected(workdir: Path, server: LoopbackServer, monkeypa
     with pytest.raises(FatalRunError, match="HTTP 401"):
         complete("openai/echo")
     assert API_KEY not in server.state.authorizations
+
+
+def test_endpoint_and_key_come_from_a_dot_env_file(workdir: Path, server: LoopbackServer) -> None:
+    (workdir / ".env").write_text(f"OPENAI_BASE_URL={server.url}\nOPENAI_API_KEY={API_KEY}\n")
+    result = oversight("run", "debate", "--limit", "1", "--rounds", "1", "--model", "openai/debater",
+                       "--judge", "openai/judge", "--out", "run")
+    assert result.returncode == 0, result.stderr
+    assert server.state.authorizations == {f"Bearer {API_KEY}"}
