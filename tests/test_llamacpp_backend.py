@@ -42,14 +42,6 @@ PROMPTS = ["Name a colour.", "What is 2+2?", "Say hello in French.", "Name a pla
 
 
 @pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    # one loop for the module, so one server (and one model load) serves every test
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
 def backend(loop: asyncio.AbstractEventLoop) -> Iterator[LlamaCppBackend]:
     backend = LlamaCppBackend(ModelSpec.parse(SPEC), BackendOptions(max_connections=4))
     yield backend

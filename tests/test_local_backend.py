@@ -43,14 +43,6 @@ PROMPTS = [
 
 
 @pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    # one loop for the module, so one model load serves every test
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
 def backend(loop: asyncio.AbstractEventLoop) -> Iterator[LocalBackend]:
     offline = os.environ.get("HF_HUB_OFFLINE")
     os.environ["HF_HUB_OFFLINE"] = "1"  # loading must never need the model hub
