@@ -19,6 +19,7 @@ from oversight.policies.text import (
     plain,
     prompt_text,
     section,
+    sentences,
     unit_hash,
     verdict_completion,
 )
@@ -31,15 +32,10 @@ _VERIFIED = re.compile(r"<quote verified>(.*?)</quote>", re.DOTALL)
 _UNVERIFIED = re.compile(r"<quote unverified>(.*?)</quote>", re.DOTALL)
 #: the score of an answer whose only support is quotes that are not in the passage
 FABRICATION = -2.0
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 def credibility(sentence: str) -> float:
     return 2.0 * bool(FINAL.search(sentence)) - 1.0 * bool(HEARSAY.search(sentence))
-
-
-def sentences(passage: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(passage) if s.strip()]
 
 
 def supports(sentence: str, choices: dict[str, str]) -> str | None:

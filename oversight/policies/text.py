@@ -13,6 +13,7 @@ _STOPWORDS = frozenset(
     "a an the of to in on at and or but is was were be been it its this that with for as by from he she they "
     "his her their them there here not no yes did does do had has have what which who whom why how when where".split()
 )
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _CHOICE_LINE = re.compile(r"^\s*\(?([A-Z])[.)]\s+(.+?)\s*$", re.MULTILINE)
 
 
@@ -32,6 +33,11 @@ def section(text: str, tag: str) -> str | None:
 
 def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS}
+
+
+def sentences(passage: str) -> list[str]:
+    """The passage split after every full stop, question or exclamation mark."""
+    return [s.strip() for s in _SENTENCE.split(passage) if s.strip()]
 
 
 def choices_in(text: str) -> dict[str, str]:
