@@ -19,6 +19,7 @@ from oversight.secrets import load_dotenv_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+EXIT_AUDIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -278,6 +279,38 @@ def tasks() -> None:
         task = TASKS.get(name)(0)
         rows.append((name, str(len(task.items)), task.description))
     print_listing("tasks", ("name", "items", "description"), rows)
+
+
+@cli.command()
+@click.argument("task")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for generated tasks and for the draws that settle items a shortcut cannot decide.")
+@click.option("--limit", type=click.IntRange(min=1), help="Audit only the first N multiple-choice items.")
+def audit(task: str, as_json: bool, seed: int, limit: int | None) -> None:
+    """Check that no shortcut judge beats chance on TASK, a built-in task name or a JSONL/CSV/QuALITY file.
+
+    Each shortcut (answer position, length, numbers, overlap with the question, where the supporting sentence
+    sits in the passage, cross-validated bag-of-words regressions) picks one choice per multiple-choice item;
+    its accuracy and 95% Wilson interval are compared with chance. A protocol result on TASK means something
+    only if the task passes.
+
+    \b
+    Exit codes:
+      0  the task passes: no shortcut's 95% interval excludes chance
+      1  some shortcut beats chance (or falls below it)
+      2  bad input: an unknown task, a malformed file, no multiple-choice items
+    """
+    from oversight.audit import audit_task, print_audit
+    from oversight.tasks import load_task
+
+    result = audit_task(load_task(task, seed=seed), seed=seed, limit=limit)
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+    else:
+        print_audit(result)
+    if not result.passes:
+        sys.exit(EXIT_AUDIT_FAILED)
 
 
 def main(argv: list[str] | None = None) -> None:
