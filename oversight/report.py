@@ -60,7 +60,8 @@ def _segments(turn: Turn) -> list[Segment]:
         return [Segment(turn.content)]
     checks: dict[str, list[dict[str, Any]]] = {}
     for check in turn.meta.get("quotes", []):
-        checks.setdefault(str(check.get("text", "")).strip(), []).append(check)
+        # a mark holds what the judge saw: the passage's words when verified (older records: the speaker's text)
+        checks.setdefault(str(check.get("shown", check.get("text", ""))).strip(), []).append(check)
     text = str(turn.meta["shown"])
     segments: list[Segment] = []
     end = 0
