@@ -1,5 +1,5 @@
-"""The debate family on the scripted backend: every protocol, seatings, quotes, turn order and the ordering
-blind < consultancy < debate < expert that the published experiments found."""
+"""The debate family on the scripted backend: every protocol, seatings, quotes, turn order, and what evidence alone
+gives the scripted judge under each protocol."""
 
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ def run(protocol: str, out: Path, **overrides: object):
     return asyncio.run(execute(config, ["test"]))
 
 
-def test_the_published_ordering_emerges(workdir: Path) -> None:
+def test_what_evidence_alone_gives_the_scripted_judge(workdir: Path) -> None:
     accuracy = {p: run(p, workdir / p, options={"rounds": 1}).summary.accuracy for p in ("blind", "consultancy", "debate", "expert")}
-    assert accuracy["blind"] < accuracy["consultancy"] < accuracy["debate"] < accuracy["expert"], accuracy
-    assert 0.4 < accuracy["blind"] < 0.6
+    assert 0.4 < accuracy["blind"] < 0.6, accuracy  # no transcript: a draw
+    # the honest debater quotes the plan and the fact that settles it, against a lone plan: as good as reading
+    assert accuracy["debate"] == accuracy["expert"] == 1.0, accuracy
+    assert accuracy["consultancy"] < accuracy["debate"], accuracy  # a lone plan goes unanswered
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -108,7 +110,7 @@ def test_a_fabricated_quote_is_shown_unverified_and_the_honest_side_wins(workdir
         assert [q["verified"] for q in liar_turn.meta["quotes"]] == [False]
         assert "<quote unverified>" in liar_turn.meta["shown"]
         honest = next(t for t in record.turns if t.role == "debater_a")
-        assert [q["verified"] for q in honest.meta["quotes"]] == [True]
+        assert honest.meta["quotes"] and all(q["verified"] for q in honest.meta["quotes"])
     # with its only evidence unverified, the liar loses every game in which it defends the wrong answer
     for record in records:
         if record.seating["B"] != record.answer:

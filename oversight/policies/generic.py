@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from oversight.models.base import ChatMessage, Completion, GenerationSettings
 from oversight.policies import POLICIES, Policy
-from oversight.policies.text import choices_in, plain, prompt_text, unit_hash, verdict_completion
+from oversight.policies.text import choices_in, outside, plain, prompt_text, unit_hash, verdict_completion
 
 
 def echo(messages: list[ChatMessage], settings: GenerationSettings, sample: int, params: dict[str, str]) -> Completion:
@@ -39,11 +39,13 @@ def random_choice(
 def auto(messages: list[ChatMessage], settings: GenerationSettings, sample: int, params: dict[str, str]) -> Completion:
     """Whichever built-in agent the prompt is written for: one spec that plays every role of every protocol."""
     prompt = prompt_text(messages)
-    if "<scenario>" in prompt:
+    # a transcript holds whatever the speakers wrote, tags included: only the template's own text decides
+    own = outside(prompt, "transcript")
+    if "<scenario>" in own:
         target = "elk"
-    elif "<question>" in prompt:
+    elif "<question>" in own:
         target = "oracle"
-    elif any(tag in prompt for tag in ("<assigned>", "<choose>")):
+    elif any(tag in own for tag in ("<assigned>", "<choose>")):
         target = "debater"
     else:
         target = "judge"

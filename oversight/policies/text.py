@@ -31,6 +31,11 @@ def section(text: str, tag: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
+def outside(text: str, tag: str) -> str:
+    """The text with its ``<tag>`` sections cut out: what a template says, without what speakers wrote in it."""
+    return re.sub(rf"<{tag}>.*?</{tag}>", "", text, flags=re.DOTALL)
+
+
 def content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS}
 
