@@ -41,9 +41,31 @@ def summary_table(summary: RunSummary) -> Table:
         table.add_row(
             name, str(p.games), str(p.complete), str(p.failed), str(p.invalid_verdicts), _pct(p.accuracy, p.accuracy_ci95)
         )
-    if summary.pending:
-        table.caption = f"{summary.pending} games not played yet (rerun the same command to resume)"
+    notes = [f"{summary.pending} games not played yet (rerun the same command to resume)"] if summary.pending else []
+    notes += [f"{n} question(s) of the task skipped ({reason})" for reason, n in summary.skipped_items.items()]
+    if notes:
+        table.caption = "; ".join(notes)
     return table
+
+
+def split_tables(summary: RunSummary) -> list[Table]:
+    """Accuracy by the value of each item metadata key the summary splits on: a row per value, a column per
+    protocol, each cell the accuracy with its 95% interval and the number of judged games."""
+    tables = []
+    for key, by_value in summary.by_meta.items():
+        protocols = list(dict.fromkeys(name for groups in by_value.values() for name in groups))
+        table = Table(title=f"accuracy by {key}", title_justify="left")
+        table.add_column(key)
+        for name in protocols:
+            table.add_column(name, justify="right")
+        for value, groups in by_value.items():
+            cells = [
+                f"{_pct(p.accuracy, p.accuracy_ci95)} n={p.judged}" if (p := groups.get(name)) else "-"
+                for name in protocols
+            ]
+            table.add_row(Text(value), *cells)
+        tables.append(table)
+    return tables
 
 
 def usage_table(summary: RunSummary) -> Table:
@@ -154,7 +176,7 @@ def print_run(folder: RunFolder) -> None:
     console.print(Text("roles: " + ", ".join(f"{r}={s}" for r, s in manifest.models.items())))
     if summary is not None:
         console.print(summary_table(summary))
-        for table in [*metric_tables(summary), *ratings_tables(summary)]:
+        for table in [*split_tables(summary), *metric_tables(summary), *ratings_tables(summary)]:
             console.print(table)
     games = Table(title="games", title_justify="left")
     games.add_column("game", no_wrap=True)

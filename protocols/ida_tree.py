@@ -169,7 +169,8 @@ class Node:
             yield node
             node = node.parent
 
-    def record(self, exact: str | None, correct: bool | None) -> dict[str, Any]:
+    def record(self, exact: str | None, extracted: str | None, correct: bool | None) -> dict[str, Any]:
+        """The node as written to the record: ``answer`` as given, ``extracted`` as compared with ``exact``."""
         return {
             "id": self.id,
             "parent": self.parent.id if self.parent else None,
@@ -191,6 +192,7 @@ class Node:
             "turns": self.turns,
             "notes": self.notes,
             "exact": exact,
+            "extracted": extracted,
             "correct": correct,
         }
 

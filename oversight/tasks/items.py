@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +66,5 @@ class TaskSet:
     items: list[TaskItem]
     description: str = ""
     source: str = "built-in"
+    #: questions of the source left out while loading, by reason (e.g. {"no gold label": 3})
+    skipped: dict[str, int] = field(default_factory=dict)

@@ -3,18 +3,21 @@
 As in Khan et al. 2024, each question becomes a two-choice item: the gold answer and the distractor that the
 untimed validators most often named as the best one (the first other option when none was named). The article
 is the hidden passage; the difficulty fields ride along in ``meta``. Questions without a gold label (the test
-split) are skipped.
+split) are skipped, counted in the task set's ``skipped`` and reported in one warning.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from oversight.errors import UserError
 from oversight.tasks.items import TaskItem, TaskSet, json_objects
+
+log = logging.getLogger(__name__)
 
 
 def looks_like_quality(row: dict[str, Any]) -> bool:
@@ -70,12 +73,24 @@ def _item(path: Path, line: int, article: dict[str, Any], index: int, question: 
 
 def load_quality(path: Path, text: str) -> TaskSet:
     items: list[TaskItem] = []
+    unlabelled = 0
     for line, article in json_objects(path, text):
         if not looks_like_quality(article):
             raise UserError(f"{path}:{line}: not a QuALITY article (needs 'article' and 'questions')")
         for index, question in enumerate(article["questions"]):
             if (item := _item(path, line, article, index, question)) is not None:
                 items.append(item)
+            else:
+                unlabelled += 1
     if not items:
         raise UserError(f"{path}: no QuALITY questions with a gold label (is this the test split?)")
-    return TaskSet(name=path.stem, items=items, source=str(path), description="QuALITY, gold vs best distractor")
+    if unlabelled:
+        plural = "s" if unlabelled > 1 else ""
+        log.warning("%s: skipped %d question%s without a gold label (test split?)", path, unlabelled, plural)
+    return TaskSet(
+        name=path.stem,
+        items=items,
+        source=str(path),
+        description="QuALITY, gold vs best distractor",
+        skipped={"no gold label": unlabelled} if unlabelled else {},
+    )

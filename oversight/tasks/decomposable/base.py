@@ -16,7 +16,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from oversight.tasks.items import TaskItem, TaskSet
 
@@ -47,6 +47,86 @@ def normalise_answer(text: str | int | None) -> str:
             token = str(int(float(token)))
         tokens.append(token)
     return " ".join(tokens)
+
+
+# -- final answers in sentences ---------------------------------------------------------------------------------
+AnswerKind = Literal["number", "list", "yes/no", "name", "text"]
+
+_NUM = r"(?<![\w.-])-?\d+(?:\.\d+)?(?!\w)"
+_RUN = re.compile(rf"{_NUM}(?:(?:\s*,\s*|\s+){_NUM})*")
+_YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+_CLAUSE_START = re.compile(r"(?:^|[.!?:;,(\n])[\s*_\"']*$")
+_CLAUSE_END = re.compile(r"^[\s*_\"']*(?:[.!?:;,)\n]|$)")
+_NAME = re.compile(r"(?<![\w'’])[A-Z][a-z]+(?!['’]s\b)(?![\w'’])")
+#: capitalised words that open sentences rather than name anyone
+_NOT_NAMES = frozenset(
+    "The An It Its So Therefore Thus Hence Answer Final Yes No This That These He She They Then Since Because "
+    "Who What Which Facts Step Sub First Next Finally Now Here We Let Given Following Question Sure".split()
+)
+#: what an answer follows: "answer", "is", "are", "equals", "=", ":"
+_MARKER = re.compile(r"\b(?:answer|is|are|equals)\b|[=:：]", re.IGNORECASE)
+#: words that make several candidates alternatives rather than steps towards one
+_HEDGE = re.compile(r"\b(?:or|either|between|not|but|rather|instead|maybe|perhaps|unless|except)\b|n't", re.IGNORECASE)
+
+
+def answer_kind(exact: str | int) -> AnswerKind:
+    """How an exact answer is written, which decides how a reply is read: see :func:`extract_answer`."""
+    normal = normalise_answer(exact)
+    tokens = normal.split()
+    if len(tokens) == 1 and _NUMBER.match(normal):
+        return "number"
+    if len(tokens) > 1 and all(_NUMBER.match(t) for t in tokens):
+        return "list"
+    if normal in ("yes", "no"):
+        return "yes/no"
+    if re.fullmatch(r"[A-Z][a-z]+", str(exact).strip()):
+        return "name"
+    return "text"
+
+
+def _candidates(reply: str, kind: AnswerKind, size: int) -> list[tuple[int, int, str]]:
+    """(start, end, normal form) of every stretch of the reply that is an answer of this kind."""
+    if kind in ("number", "list"):
+        runs = ((m, re.split(r"[\s,]+", m.group())) for m in _RUN.finditer(reply))
+        return [(m.start(), m.end(), normalise_answer(" ".join(parts))) for m, parts in runs if len(parts) == size]
+    if kind == "yes/no":
+        return [
+            (m.start(), m.end(), m.group().lower())
+            for m in _YES_NO.finditer(reply)
+            if _CLAUSE_START.search(reply[: m.start()]) or _CLAUSE_END.match(reply[m.end() :])
+        ]
+    if re.fullmatch(r"[a-z]+", whole := normalise_answer(reply)):
+        return [(0, len(reply), whole)]  # a one-word reply is that word, whatever its case
+    return [(m.start(), m.end(), m.group().lower()) for m in _NAME.finditer(reply) if m.group() not in _NOT_NAMES]
+
+
+def extract_answer(reply: str, exact: str | int) -> str | None:
+    """The reply's final answer in normal form, read as the exact answer is written; None when it gives none.
+
+    A number, a list of numbers (as many as the exact answer has), a clause that is only "yes" or "no", or a
+    capitalised word that is not a possessive (or a one-word reply): the reply's **last** such candidate. When the
+    stretch from the last marker ("answer", "is", "are", "equals", "=", ":") before it holds other candidates too
+    and a word that makes them alternatives ("or", "not", "but", "between", …), the reply hedges and has no answer,
+    so "8, not 9" and "8 or 9" never count as 9. Any other exact answer is compared with the whole reply in normal
+    form.
+    """
+    kind = answer_kind(exact)
+    if kind == "text":
+        return normalise_answer(reply) or None
+    candidates = _candidates(reply, kind, len(normalise_answer(exact).split()))
+    if not candidates:
+        return None
+    start, _, answer = candidates[-1]
+    opening = max((m.end() for m in _MARKER.finditer(reply, 0, start)), default=0)
+    rivals = {normal for begin, _, normal in candidates if begin >= opening} - {answer}
+    if rivals and _HEDGE.search(reply, opening):
+        return None
+    return answer
+
+
+def answers_match(reply: str, exact: str | int) -> bool:
+    """Whether a reply's final answer (:func:`extract_answer`) is the exact answer."""
+    return extract_answer(reply, exact) == normalise_answer(exact)
 
 
 def canonical_question(text: str) -> str:
