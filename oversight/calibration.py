@@ -1,4 +1,9 @@
-"""Scores for probabilistic verdicts: expected calibration error, Brier score, log score."""
+"""Scores for probabilistic verdicts: expected calibration error, Brier score, log score.
+
+ECE bins the probability a judge gave to the answer it *chose* against whether that answer was correct; the
+Brier and log scores use the probability it gave to the *correct* answer. So "Answer: A, Confidence: 30%" is a
+30% forecast that A is right, wherever the rest of the mass went.
+"""
 
 from __future__ import annotations
 
@@ -26,19 +31,17 @@ def expected_calibration_error(confidences: Sequence[float], correct: Sequence[b
     return float(error / len(conf))
 
 
-def brier_score(probabilities: Sequence[Sequence[float]], answers: Sequence[int]) -> float | None:
-    """Mean squared distance between the probability vector and the one-hot answer (0 is perfect, 2 is worst)."""
-    if not probabilities:
+def brier_score(correct_probabilities: Sequence[float]) -> float | None:
+    """Mean of (1 − p)², p being the probability the judge gave the correct answer (0 is perfect, 1 is worst)."""
+    if not correct_probabilities:
         return None
-    p = np.asarray(probabilities, dtype=float)
-    truth = np.zeros_like(p)
-    truth[np.arange(len(answers)), answers] = 1.0
-    return float(((p - truth) ** 2).sum(axis=1).mean())
+    p = np.asarray(correct_probabilities, dtype=float)
+    return float(((1.0 - p) ** 2).mean())
 
 
-def log_score(probabilities: Sequence[Sequence[float]], answers: Sequence[int]) -> float | None:
-    """Mean natural log of the probability given to the right answer (0 is perfect; higher is better)."""
-    if not probabilities:
+def log_score(correct_probabilities: Sequence[float]) -> float | None:
+    """Mean natural log of the probability given to the correct answer (0 is perfect; higher is better)."""
+    if not correct_probabilities:
         return None
-    p = np.asarray(probabilities, dtype=float)
-    return float(np.log(np.clip(p[np.arange(len(answers)), answers], LOG_FLOOR, 1.0)).mean())
+    p = np.asarray(correct_probabilities, dtype=float)
+    return float(np.log(np.clip(p, LOG_FLOOR, 1.0)).mean())

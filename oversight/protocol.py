@@ -49,7 +49,7 @@ class ProtocolOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rounds: int = Field(default=2, ge=1)
-    #: play every item in every seating (True) or in one seating chosen by the item (False)
+    #: play every item in every seating (True) or in one, drawn per item from the run's seed and balanced (False)
     both_seatings: bool = True
     max_tokens: int = Field(default=300, gt=0)
     temperature: float = Field(default=0.0, ge=0.0)
@@ -69,6 +69,9 @@ class GameSetup:
     entry: str = ""
     #: a kind of game within the protocol (``amplified`` / ``direct``); summaries count each kind apart
     variant: str | None = None
+    #: the order the choices are shown in: position → index in the task's choices (empty: the task's order);
+    #: ``item`` is already shown in this order, and ``seating`` counts in it
+    order: tuple[int, ...] = ()
     #: what the game needs from earlier phases (in-context examples, …); not part of the game's identity
     context: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -76,6 +79,8 @@ class GameSetup:
     def game_id(self) -> str:
         seats = ",".join(f"{seat}={choice}" for seat, choice in sorted(self.seating.items()))
         parts = [self.protocol, self.task, self.item.id, seats, str(self.sample)]
+        if self.order:
+            parts.append("order=" + ",".join(map(str, self.order)))
         if self.phase:
             parts.append(f"phase={self.phase}")
         if self.entry:
@@ -190,9 +195,12 @@ class Protocol(ABC):
 
     @abstractmethod
     def setups(
-        self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = ()
+        self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = (), seed: int = 0
     ) -> Iterable[GameSetup]:
-        """Every game this protocol plays on these items in ``phase``, given the records of earlier phases."""
+        """Every game this protocol plays on these items in ``phase``, given the records of earlier phases.
+
+        ``seed`` is the run's: draws that decide a game (who sits where, the order of choices) use it.
+        """
 
     @abstractmethod
     async def play(self, game: GameSetup, ctx: GameContext) -> GameOutcome:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from oversight.models.base import Usage
 
@@ -48,10 +48,20 @@ class Verdict(BaseModel):
     source: str | None = None
     #: the judge's reply as given (model text, a human's answer, a plug-in's note)
     raw: str = ""
+    #: the choice was drawn among answers the judge held equally likely (e.g. an ensemble's tied vote)
+    tie_broken: bool = False
 
     @property
     def valid(self) -> bool:
         return self.choice is not None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def belief_disagrees(self) -> bool:
+        """The probabilities put more mass on another answer than the chosen one (the choice still stands)."""
+        if self.choice is None or not self.probabilities or self.choice >= len(self.probabilities):
+            return False
+        return max(self.probabilities) > self.probabilities[self.choice]
 
 
 class GameRecord(BaseModel):
@@ -72,7 +82,10 @@ class GameRecord(BaseModel):
     #: role → tournament player name (empty outside tournaments, where ``roles`` names the models)
     players: dict[str, str] = Field(default_factory=dict)
     question: str
+    #: the choices in the order the game showed them; ``answer``, ``seating`` and the verdict count in this order
     choices: list[str] = Field(default_factory=list)
+    #: shown position → index in the task's own list of choices (empty when shown in the task's order)
+    choice_order: list[int] = Field(default_factory=list)
     #: index into ``choices``, or the exact answer of an open-ended item
     answer: int | str | None
     turns: list[Turn] = Field(default_factory=list)
@@ -82,6 +95,8 @@ class GameRecord(BaseModel):
     calls: list[ModelCall] = Field(default_factory=list)
     #: protocol-specific results (a decomposition tree, builder–breaker rounds, …)
     meta: dict[str, Any] = Field(default_factory=dict)
+    #: the task item's own metadata (difficulty, QuALITY's ``difficult``, …), so results can be split by it
+    item_meta: dict[str, Any] = Field(default_factory=dict)
     started_at: datetime
     finished_at: datetime
 
@@ -127,9 +142,17 @@ class ProtocolSummary(BaseModel):
     games: int = 0
     complete: int = 0
     failed: int = 0
+    #: complete games that were scored; accuracy is ``correct / judged``
     judged: int = 0
-    invalid_verdicts: int = 0
     correct: int = 0
+    #: judged games whose verdict named a wrong answer
+    wrong: int = 0
+    #: judged games without a usable answer (counted in ``judged``, never as correct)
+    invalid_verdicts: int = 0
+    #: valid verdicts whose probabilities favoured another answer than the one written
+    belief_disagrees: int = 0
+    #: verdicts drawn among tied answers
+    ties_broken: int = 0
     accuracy: float | None = None
     accuracy_ci95: Interval | None = None
 
@@ -144,6 +167,10 @@ class RunSummary(BaseModel):
     accuracy: float | None
     accuracy_ci95: Interval | None
     by_protocol: dict[str, ProtocolSummary]
+    #: item metadata key → value → protocol → summary, for keys with 2 to 8 distinct scalar values in the run
+    by_meta: dict[str, dict[str, dict[str, ProtocolSummary]]] = Field(default_factory=dict)
+    #: questions of the task source left out while loading, by reason (e.g. {"no gold label": 3})
+    skipped_items: dict[str, int] = Field(default_factory=dict)
     #: protocol-specific figures (calibration, tree costs, rounds survived, …), by protocol
     metrics: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: tournament ratings (see :mod:`oversight.ratings`), when players met head to head

@@ -39,7 +39,7 @@ class Rejudge(Protocol):
         self.settings = settings
 
     def setups(
-        self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = ()
+        self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = (), seed: int = 0
     ) -> Iterable[GameSetup]:
         for record in self.records:
             item = TaskItem(
@@ -48,10 +48,12 @@ class Rejudge(Protocol):
                 choices=record.choices,
                 answer=record.answer if record.answer is not None else 0,
                 passage=self.passages.get(record.item_id),
+                meta=record.item_meta,
             )
             yield GameSetup(
                 protocol=record.protocol, task=record.task, item=item, seating=record.seating,
-                sample=record.sample, entry=record.game_id, context={"record": record},
+                sample=record.sample, order=tuple(record.choice_order), entry=record.game_id,
+                context={"record": record},
             )
 
     async def play(self, game: GameSetup, ctx: GameContext) -> GameOutcome:

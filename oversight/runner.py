@@ -252,7 +252,9 @@ class GamePlayer:
             "variant": setup.variant,
             "question": item.question,
             "choices": item.choices,
+            "choice_order": list(setup.order),
             "answer": item.answer,
+            "item_meta": item.meta,
             "started_at": started,
         }
         try:
@@ -291,7 +293,7 @@ class GamePlayer:
 
 def _entry_setups(entry: Entry, run: RunPlan, phase: int, earlier: list[GameRecord]) -> list[GameSetup]:
     mine = [r for r in earlier if r.players == entry.players and r.protocol == entry.protocol.name]
-    setups = entry.protocol.setups(run.task.name, run.items, phase, mine)
+    setups = entry.protocol.setups(run.task.name, run.items, phase, mine, seed=run.seed)
     # a protocol may name setups itself (re-judging keeps each stored game apart); the entry's key comes first
     return [dataclasses.replace(s, entry="|".join(k for k in (entry.key, s.entry) if k)) for s in setups]
 
@@ -372,7 +374,7 @@ async def execute_plan(
 
 
 def _summarise(folder: RunFolder, run: RunPlan, records: list[GameRecord], planned: int) -> RunSummary:
-    summary = summarize(folder.path.name, records, planned=planned)
+    summary = summarize(folder.path.name, records, planned=planned, skipped=run.task.skipped)
     by_protocol: dict[str, Protocol] = {}
     for entry in run.entries:
         by_protocol.setdefault(entry.protocol.name, entry.protocol)

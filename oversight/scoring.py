@@ -1,7 +1,14 @@
-"""From game records to a run summary: counts, judge accuracy with a 95% interval, token usage."""
+"""From game records to a run summary: counts, judge accuracy with a 95% interval, token usage.
+
+Accuracy is also split by the items' metadata (``GameRecord.item_meta``): every key whose values across the run
+are 2 to 8 distinct scalars (bool, number or string) gets a summary per value and protocol, e.g. QuALITY's
+``difficult`` 0 / 1. Games whose item lacks the key, or has null, are left out of that key's split. All of it is
+counted in one pass over the records.
+"""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 from scipy.stats import binomtest
@@ -21,23 +28,84 @@ def wilson_interval(successes: int, trials: int) -> Interval | None:
     return Interval(low=float(ci.low), high=float(ci.high))
 
 
-def _protocol_summary(records: list[GameRecord]) -> ProtocolSummary:
-    summary = ProtocolSummary(games=len(records))
-    for record in records:
-        if record.status == "failed":
-            summary.failed += 1
-            continue
-        summary.complete += 1
-        if record.correct is None:
-            continue
-        summary.judged += 1
-        summary.correct += int(record.correct)
-        if record.verdict is not None and not record.verdict.valid:
-            summary.invalid_verdicts += 1
+def _tally(summary: ProtocolSummary, record: GameRecord) -> None:
+    """Count one game in; :func:`_finish` fills in the accuracy once every game is counted."""
+    summary.games += 1
+    if record.status == "failed":
+        summary.failed += 1
+        return
+    summary.complete += 1
+    if record.correct is None:
+        return
+    summary.judged += 1
+    summary.correct += int(record.correct)
+    verdict = record.verdict
+    if verdict is not None and not verdict.valid:
+        summary.invalid_verdicts += 1
+    elif not record.correct:
+        summary.wrong += 1
+    if verdict is not None:
+        summary.belief_disagrees += int(verdict.belief_disagrees)
+        summary.ties_broken += int(verdict.tie_broken)
+
+
+def _finish(summary: ProtocolSummary) -> ProtocolSummary:
     if summary.judged:
         summary.accuracy = summary.correct / summary.judged
         summary.accuracy_ci95 = wilson_interval(summary.correct, summary.judged)
     return summary
+
+
+Scalar = bool | int | float | str
+
+#: how many distinct values a metadata key may take to split the summary
+SPLIT_VALUES = range(2, 9)
+
+
+class _MetaSplits:
+    """Summaries by item metadata value and protocol, counted game by game.
+
+    A key is dropped as soon as it takes a value that is not a scalar or more distinct values than a split may
+    have, so what is kept stays small however long the run.
+    """
+
+    def __init__(self) -> None:
+        #: key → value label → the value itself (for ordering)
+        self.values: dict[str, dict[str, Scalar]] = {}
+        self.cells: dict[str, dict[str, dict[str, ProtocolSummary]]] = {}
+        self.dropped: set[str] = set()
+
+    def _drop(self, key: str) -> None:
+        self.dropped.add(key)
+        self.values.pop(key, None)
+        self.cells.pop(key, None)
+
+    def add(self, record: GameRecord, group: str) -> None:
+        for key, value in record.item_meta.items():
+            if key in self.dropped or value is None:
+                continue
+            if not isinstance(value, Scalar):
+                self._drop(key)
+                continue
+            label = value if isinstance(value, str) else json.dumps(value)
+            seen = self.values.setdefault(key, {})
+            if label not in seen and len(seen) == SPLIT_VALUES[-1]:
+                self._drop(key)
+                continue
+            seen[label] = value
+            cell = self.cells.setdefault(key, {}).setdefault(label, {})
+            _tally(cell.setdefault(group, ProtocolSummary()), record)
+
+    def result(self) -> dict[str, dict[str, dict[str, ProtocolSummary]]]:
+        """Keys in name order, values in their natural order (numbers by size), protocols in name order."""
+        return {
+            key: {
+                label: {group: _finish(s) for group, s in sorted(self.cells[key][label].items())}
+                for label in sorted(seen, key=lambda v: (isinstance(seen[v], str), seen[v]))
+            }
+            for key, seen in sorted(self.values.items())
+            if len(seen) in SPLIT_VALUES
+        }
 
 
 def group_name(record: GameRecord) -> str:
@@ -45,16 +113,24 @@ def group_name(record: GameRecord) -> str:
     return f"{record.protocol}/{record.variant}" if record.variant else record.protocol
 
 
-def summarize(run_id: str, records: list[GameRecord], planned: int | None = None) -> RunSummary:
-    by_protocol: dict[str, list[GameRecord]] = defaultdict(list)
+def summarize(
+    run_id: str, records: list[GameRecord], planned: int | None = None, skipped: dict[str, int] | None = None
+) -> RunSummary:
+    """The run's summary; ``skipped`` counts the task's questions left out while loading, by reason."""
+    overall = ProtocolSummary()
+    by_protocol: dict[str, ProtocolSummary] = defaultdict(ProtocolSummary)
+    by_meta = _MetaSplits()
     usage_by_role: dict[str, UsageTotals] = defaultdict(UsageTotals)
     usage_by_model: dict[str, UsageTotals] = defaultdict(UsageTotals)
     for record in records:
-        by_protocol[group_name(record)].append(record)
+        group = group_name(record)
+        _tally(overall, record)
+        _tally(by_protocol[group], record)
+        by_meta.add(record, group)
         for call in record.calls:
             usage_by_role[call.role].add(call)
             usage_by_model[call.model].add(call)
-    overall = _protocol_summary(records)
+    _finish(overall)
     total = max(planned or 0, len(records))
     return RunSummary(
         run_id=run_id,
@@ -64,7 +140,9 @@ def summarize(run_id: str, records: list[GameRecord], planned: int | None = None
         pending=total - len(records),
         accuracy=overall.accuracy,
         accuracy_ci95=overall.accuracy_ci95,
-        by_protocol={name: _protocol_summary(group) for name, group in sorted(by_protocol.items())},
+        by_protocol={name: _finish(group) for name, group in sorted(by_protocol.items())},
+        by_meta=by_meta.result(),
+        skipped_items=dict(skipped or {}),
         usage_by_role=dict(sorted(usage_by_role.items())),
         usage_by_model=dict(sorted(usage_by_model.items())),
     )

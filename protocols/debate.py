@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from oversight.draws import balanced, draw, permutation
 from oversight.errors import UserError
 from oversight.judges import JudgeTurn, JudgeView
 from oversight.judges.llm import VERDICT_SETTINGS
@@ -47,8 +48,13 @@ class DebateOptions(ProtocolOptions):
     debaters: int = Field(default=2, ge=2, le=6)
     quote_mode: Literal["exact", "normalised", "fuzzy"] = "normalised"
     quote_threshold: float = Field(default=90.0, ge=0, le=100)
-    #: quoted characters allowed per turn
+    #: characters of verified quotes each speaker may reveal over a game
     quote_budget: int | None = Field(default=None, ge=0)
+    #: the same cap as a share of the passage (the smaller of the two applies): with two debaters at a quarter
+    #: each, the judge sees at most half the passage, so debate cannot turn into the expert baseline
+    quote_share: float | None = Field(default=0.25, ge=0, le=1)
+    #: a shorter quote is verified only when it is a whole sentence of the passage
+    quote_min_words: int = Field(default=4, ge=1)
     #: let speakers quote by word offsets, ``<<start-end>>``
     quote_spans: bool = False
     #: characters kept of each turn; the rest is cut before the judge sees it
@@ -57,7 +63,8 @@ class DebateOptions(ProtocolOptions):
     @property
     def quotes(self) -> QuoteSettings:
         return QuoteSettings(
-            mode=self.quote_mode, fuzzy_threshold=self.quote_threshold, budget=self.quote_budget, spans=self.quote_spans
+            mode=self.quote_mode, fuzzy_threshold=self.quote_threshold, budget=self.quote_budget,
+            share=self.quote_share, min_words=self.quote_min_words, spans=self.quote_spans,
         )
 
 
@@ -103,7 +110,7 @@ class DebateFamily(Protocol):
         return "Consultant" if seat == "consultant" else f"Debater {seat}"
 
     def _defended(self, item: TaskItem) -> list[int]:
-        """The answers in play: the correct one, then distractors in the item's order."""
+        """The answers in play: the correct one, then distractors in the order shown."""
         distractors = [i for i in range(len(item.choices)) if i != item.answer]
         wanted = max(len(self.seats), 2)
         if len(item.choices) < wanted:
@@ -111,24 +118,30 @@ class DebateFamily(Protocol):
         return [item.answer, *distractors[: wanted - 1]]
 
     def setups(
-        self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = ()
+        self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = (), seed: int = 0
     ) -> Iterable[GameSetup]:
-        for item in items:
+        one = not self.options.both_seatings
+        for index, original in enumerate(items):
+            order = _shown_order(original, index, seed)
+            item = _reordered(original, order)
             defended = self._defended(item)
+            plain = {"protocol": self.name, "task": task, "item": item, "order": tuple(order)}
             if not self.seats or (self.rules.open and self.rules.speaker == "consultant"):
-                yield GameSetup(protocol=self.name, task=task, item=item)
+                yield GameSetup(**plain)
             elif self.rules.open:
-                # the debater who chooses sits in each seat once
-                for sample in range(len(self.seats) if self.options.both_seatings else 1):
-                    yield GameSetup(protocol=self.name, task=task, item=item, sample=sample)
+                # the debater who chooses sits in each seat once, or in one seat balanced over the run
+                n = len(self.seats)
+                for sample in [balanced(index, n, seed, "chooser")] if one else range(n):
+                    yield GameSetup(**plain, sample=sample)
             elif self.rules.speaker == "consultant":
-                for choice in defended[:2]:
-                    yield GameSetup(protocol=self.name, task=task, item=item, seating={"consultant": choice})
+                # the consultant argues the correct answer in exactly half the games
+                for side in [balanced(index, 2, seed, "consultant")] if one else range(2):
+                    yield GameSetup(**plain, seating={"consultant": defended[side]})
             else:
                 n = len(self.seats)
-                for shift in range(n if self.options.both_seatings else 1):
+                for shift in [balanced(index, n, seed, "seating")] if one else range(n):
                     seating = {seat: defended[(i - shift) % n] for i, seat in enumerate(self.seats)}
-                    yield GameSetup(protocol=self.name, task=task, item=item, seating=seating)
+                    yield GameSetup(**plain, seating=seating)
 
     # playing --------------------------------------------------------------------------------------------------
 
@@ -193,6 +206,8 @@ class DebateFamily(Protocol):
             **self._common(item),
             "passage": self._passage_for_speakers(item),
             "spans": self.options.quote_spans,
+            "quote_allowance": self.options.quotes.allowance(item.passage or ""),
+            "quote_min_words": self.options.quote_min_words,
             "seat": seat,
             "speaker": self._speaker_name(seat),
             "assigned": labels[defended],
@@ -212,16 +227,21 @@ class DebateFamily(Protocol):
         if style.critique_refine:
             content, extra = await self._critique_refine(ctx, role, style, variables, content, meta)
             usage = usage + extra
-        return self._turn(item, seat, round_number, defended, content, usage, meta)
+        return self._turn(item, seat, round_number, defended, content, usage, meta, seen)
 
     def _turn(
         self, item: TaskItem, seat: str, round_number: int, defended: int, content: str, usage: Usage,
-        meta: dict[str, Any],
+        meta: dict[str, Any], seen: list[Turn],
     ) -> Turn:
         limit = self.options.char_limit
         if limit is not None and len(content) > limit:
             content = content[:limit] + " [cut]"
-        shown, checks = mark_quotes(content, item.passage or "", self.options.quotes)
+        # the quote budget is per speaker and game: what this speaker's earlier turns revealed is spent
+        spent = sum(
+            len(q["shown"]) for t in seen if t.role == self._role(seat) and t.meta.get("kind") == "argument"
+            for q in t.meta["quotes"] if q["verified"]
+        )
+        shown, checks, _ = mark_quotes(content, item.passage or "", self.options.quotes, spent)
         return Turn(
             role=self._role(seat),
             seat=None if seat == "consultant" else seat,
@@ -252,14 +272,14 @@ class DebateFamily(Protocol):
         usage = sum((d.usage for d in drafts), Usage())
         scores: list[float] = []
         for draft in drafts:
-            candidate = self._turn(item, seat, variables["round"], defended, draft.text.strip(), draft.usage, {})
+            candidate = self._turn(item, seat, variables["round"], defended, draft.text.strip(), draft.usage, {}, seen)
             view = self.judge_view(item, [*seen, candidate], variables["round"])
             judged = await ctx.generate(
                 role, {**view.model_dump(), "retry": False}, template="judge", settings=VERDICT_SETTINGS,
                 spec=style.scorer,
             )
             usage = usage + judged.usage
-            verdict = parse_verdict(judged, len(item.choices))
+            verdict = parse_verdict(judged, item.choices)
             scores.append(verdict.probabilities[defended] if verdict.probabilities else float(verdict.choice == defended))
         best = max(range(len(drafts)), key=lambda i: (scores[i], -i))
         meta["candidates"] = [{"text": d.text.strip(), "score": score} for d, score in zip(drafts, scores, strict=True)]
@@ -289,18 +309,19 @@ class DebateFamily(Protocol):
             template="chooser",
             settings=CHOOSE_SETTINGS,
         )
-        picked = parse_verdict(completion, len(item.choices)).choice
+        picked = parse_verdict(completion, item.choices).choice
+        # an unreadable pick is replaced by a drawn one, and the record says so (chose is null, drawn is set)
+        first = picked if picked is not None else draw(range(len(item.choices)), "unreadable pick", game.game_id)
         turns.append(
             Turn(
                 role=self._role(chooser),
                 seat=None if chooser == "consultant" else chooser,
                 content=completion.text.strip(),
                 usage=completion.usage,
-                meta={"kind": "choice", "chose": picked, "chose_correct": picked == item.answer},
+                meta={"kind": "choice", "chose": picked, "chose_correct": picked == item.answer,
+                      **({"drawn": first} if picked is None else {})},
             )
         )
-        # an unreadable pick defends the first choice, and the record says so (chose is null)
-        first = picked if picked is not None else 0
         others = [c for c in self._defended(item) if c != first]
         seating = {chooser: first}
         for seat in self.seats:
@@ -337,16 +358,30 @@ class DebateFamily(Protocol):
         return debate_metrics(records)
 
 
+def _shown_order(item: TaskItem, index: int, seed: int) -> list[int]:
+    """Shown position → the task's choice index: the correct answer's position is balanced over the run (so a
+    judge that favours a position scores chance), the other choices are shuffled around it."""
+    n = len(item.choices)
+    position = balanced(index, n, seed, "answer position")
+    others = [i for i in range(n) if i != item.answer]
+    shuffled = [others[i] for i in permutation(len(others), seed, "distractor order", item.id)]
+    return [*shuffled[:position], int(item.answer), *shuffled[position:]]
+
+
+def _reordered(item: TaskItem, order: list[int]) -> TaskItem:
+    return item.model_copy(update={"choices": [item.choices[i] for i in order], "answer": order.index(int(item.answer))})
+
+
 def _quote_stats(turns: list[Turn]) -> dict[str, dict[str, int]]:
     stats: dict[str, dict[str, int]] = {}
     for turn in turns:
         if turn.meta.get("kind") != "argument":
             continue
-        entry = stats.setdefault(turn.meta["speaker"], {"quotes": 0, "verified": 0, "quoted_chars": 0})
+        entry = stats.setdefault(turn.meta["speaker"], {"quotes": 0, "verified": 0, "revealed_chars": 0})
         for quote in turn.meta["quotes"]:
             entry["quotes"] += 1
             entry["verified"] += int(quote["verified"])
-            entry["quoted_chars"] += len(quote["text"])
+            entry["revealed_chars"] += len(quote["shown"]) if quote["verified"] else 0
     return stats
 
 

@@ -13,16 +13,23 @@ from oversight.scoring import rate
 
 def debate_metrics(records: Sequence[GameRecord]) -> dict[str, Any]:
     complete = [r for r in records if r.status == "complete" and r.verdict is not None and isinstance(r.answer, int)]
-    scored = [r for r in complete if r.verdict and r.verdict.valid and r.verdict.probabilities]
-    probabilities = [r.verdict.probabilities for r in scored if r.verdict and r.verdict.probabilities]
-    answers = [int(r.answer) for r in scored if isinstance(r.answer, int)]
+    chosen: list[float] = []
+    on_correct: list[float] = []
+    hits: list[bool] = []
+    for record in complete:
+        verdict = record.verdict
+        if verdict is None or verdict.choice is None or not verdict.probabilities:
+            continue
+        chosen.append(verdict.probabilities[verdict.choice])
+        on_correct.append(verdict.probabilities[int(record.answer)])  # type: ignore[arg-type]
+        hits.append(verdict.choice == record.answer)
     metrics: dict[str, Any] = {
         "judged": len(complete),
         "invalid_verdicts": sum(1 for r in complete if r.verdict and not r.verdict.valid),
-        "with_probabilities": len(scored),
-        "ece_10_bins": expected_calibration_error([max(p) for p in probabilities], [bool(r.correct) for r in scored]),
-        "brier": brier_score(probabilities, answers),
-        "log_score": log_score(probabilities, answers),
+        "with_probabilities": len(chosen),
+        "ece_10_bins": expected_calibration_error(chosen, hits),
+        "brier": brier_score(on_correct),
+        "log_score": log_score(on_correct),
     }
 
     seat_games: dict[str, list[bool]] = defaultdict(list)

@@ -60,7 +60,7 @@ class Elk(Protocol):
         return self.options
 
     def setups(
-        self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = ()
+        self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = (), seed: int = 0
     ) -> Iterable[GameSetup]:
         for item in items:
             scenario_of(task, item.id, item.meta)  # an item without a scenario stops the run before any game

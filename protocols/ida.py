@@ -3,7 +3,16 @@
 Every item is played twice per iteration: **amplified** (``sample`` 0) — a tree of agents that decompose,
 answer and aggregate within a depth and call budget (see :mod:`protocols.ida_tree`) — and **direct**
 (``sample`` 1) — the ``answerer`` answering the same question in one call, the baseline. ``meta["mode"]`` says
-which. A game is correct when its normalised final answer equals the item's answer.
+which.
+
+**Scoring.** A reply's answer is its last ``ANSWER:`` line (else its last line), kept as given in ``meta["answer"]``
+and in the tree. The final answer is then read from that sentence by the type of the exact answer
+(:func:`~oversight.tasks.decomposable.base.extract_answer`): the last number, list of as many numbers, "yes"/"no"
+clause or name in it — "The value of the arithmetic expression 7 + 2 is 9." gives 9 — and nothing when the stretch
+after the last marker ("answer", "is", "=", …) weighs several candidates against each other ("8, not 9", "8 or
+9"), so extraction never turns a hedge into a right answer. The game is correct when that equals the item's answer
+in normal form; ``meta["extracted"]`` (and each node's ``extracted``) records what was compared. Multiple-choice
+items are matched on the letter or the choice's text, as written.
 
 **Iterations** (``--iterations K``) are the run's phases. After iteration k, every amplified tree's (question,
 answer) pairs — the root's and those of the nodes that decomposed — are the distilled data: written as SFT chat
@@ -23,6 +32,7 @@ from oversight.models.base import GenerationSettings
 from oversight.protocol import GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
 from oversight.records import GameRecord, Turn
 from oversight.tasks.decomposable import canonical_question, exact_answer, normalise_answer
+from oversight.tasks.decomposable.base import answers_match, extract_answer
 from oversight.tasks.items import TaskItem
 from oversight.verdicts import choice_labels
 from protocols.ida_metrics import ExampleIndex, distilled_pairs, ida_metrics, sft_files
@@ -74,10 +84,15 @@ def expected_answer(item: TaskItem) -> str:
     return choice_labels(len(item.choices))[int(item.answer)] if item.choices else str(item.answer)
 
 
+def final_answer(item: TaskItem, answer: str) -> str | None:
+    """What a game's answer is compared in: read from the sentence, or normalised for a multiple-choice item."""
+    return normalise_answer(answer) if item.choices else extract_answer(answer, item.answer)
+
+
 def is_correct(item: TaskItem, answer: str) -> bool:
-    given = normalise_answer(answer)
     if not item.choices:
-        return given == normalise_answer(str(item.answer))
+        return answers_match(answer, item.answer)
+    given = normalise_answer(answer)
     label = expected_answer(item).lower()
     return given == label or given.startswith(f"{label} ") or given == normalise_answer(item.choices[int(item.answer)])
 
@@ -237,12 +252,13 @@ class Tree:
         rows = []
         for node in sorted(self.nodes, key=lambda n: order_key(n.id)):
             exact = expected_answer(item) if node.parent is None else exact_answer(node.question)
-            correct = None
+            extracted, correct = None, None
             if node.answer is not None and exact is not None:
-                correct = is_correct(item, node.answer) if node.parent is None else (
-                    normalise_answer(node.answer) == normalise_answer(exact)
-                )
-            rows.append(node.record(exact, correct))
+                if node.parent is None:
+                    extracted, correct = final_answer(item, node.answer), is_correct(item, node.answer)
+                else:
+                    extracted, correct = extract_answer(node.answer, exact), answers_match(node.answer, exact)
+            rows.append(node.record(exact, extracted, correct))
         return rows
 
 
@@ -272,7 +288,7 @@ class Ida(Protocol):
         return self.ida_options.iterations
 
     def setups(
-        self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = ()
+        self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = (), seed: int = 0
     ) -> Iterable[GameSetup]:
         k = self.ida_options.examples
         index = ExampleIndex(distilled_pairs(earlier)) if phase and k else None
@@ -303,6 +319,7 @@ class Ida(Protocol):
             "iteration": game.phase + 1,
             "difficulty": item.meta.get("difficulty"),
             "answer": answer,
+            "extracted": final_answer(item, answer),
             "expected": expected_answer(item),
             "calls": len(tree.turns),
             "tokens": sum(u.prompt_tokens + u.completion_tokens for u in usage),

@@ -76,7 +76,7 @@ def test_judge_probabilities_come_from_top_logprobs(loop: asyncio.AbstractEventL
     first = completion.logprobs[0]
     assert len(first.top_logprobs) == 5 and all(t.logprob <= 0 for t in first.top_logprobs)
     assert sum(math.exp(t.logprob) for t in first.top_logprobs) <= 1 + 1e-6
-    verdict = parse_verdict(completion, 2)
+    verdict = parse_verdict(completion, ["3", "5"])
     assert verdict.source == "logprobs" and verdict.probabilities is not None
     assert sum(verdict.probabilities) == pytest.approx(1.0)
 

@@ -96,7 +96,7 @@ def test_choice_probabilities_sum_to_one(loop: asyncio.AbstractEventLoop, backen
         tops = [t.logprob for t in token.top_logprobs]
         assert len(tops) == 5 and tops == sorted(tops, reverse=True)
         assert token.logprob <= tops[0] + 1e-5 and sum(math.exp(v) for v in tops) <= 1 + 1e-5
-    verdict = parse_verdict(completion, 2)
+    verdict = parse_verdict(completion, ["3", "5"])
     assert verdict.source == "logprobs" and verdict.probabilities is not None
     assert sum(verdict.probabilities) == pytest.approx(1.0)
 

@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from typing import TYPE_CHECKING, Literal
 
+from oversight.draws import draw
 from oversight.judges.base import Judge, JudgeView
 from oversight.records import Verdict
 
@@ -43,8 +44,14 @@ class EnsembleJudge:
         else:
             rows = [v.probabilities or [float(i == v.choice) for i in range(n)] for v in valid]
             probabilities = [sum(row[i] for row in rows) / len(rows) for i in range(n)]
-        choice = max(range(n), key=lambda i: probabilities[i])
-        return Verdict(choice=choice, probabilities=probabilities, source=f"ensemble-{self.method}", raw=raw)
+        best = max(probabilities)
+        tied = [i for i in range(n) if probabilities[i] == best]
+        # a tied vote is settled by a draw fixed by what the judges were shown, never by choice order
+        choice = tied[0] if len(tied) == 1 else draw(tied, "ensemble-tie", view.model_dump_json())
+        return Verdict(
+            choice=choice, probabilities=probabilities, source=f"ensemble-{self.method}", raw=raw,
+            tie_broken=len(tied) > 1,
+        )
 
     async def ask(self, view: JudgeView, ctx: GameContext) -> str | None:
         # the first member that has a question asks it

@@ -41,7 +41,7 @@ class LLMJudge:
                 sample=attempt,
                 spec=self.spec,
             )
-            verdict = parse_verdict(completion, len(view.choices))
+            verdict = parse_verdict(completion, view.choices)
             if verdict.valid:
                 break
         return verdict
