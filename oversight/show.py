@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -23,7 +25,11 @@ SEAT_STYLES = {"A": "cyan", "B": "magenta"}
 
 
 def _console() -> Console:
-    return Console(highlight=False)
+    # piped output has no terminal width; rich's 80 columns would wrap the interval columns
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, width=120)
+    return console
 
 
 def _pct(value: float | None, ci: Interval | None = None) -> str:
@@ -35,13 +41,20 @@ def _pct(value: float | None, ci: Interval | None = None) -> str:
 
 def summary_table(summary: RunSummary) -> Table:
     table = Table(title=f"run {summary.run_id}", title_justify="left")
-    for column in ("protocol", "games", "complete", "failed", "invalid verdicts", "judge accuracy (95% CI)"):
-        table.add_column(column, justify="left" if column == "protocol" else "right")
+    columns = ("protocol", "games", "failed", "correct", "wrong", "invalid", "accuracy [95% CI]", "belief≠answer")
+    for column in columns:
+        wide = column in ("protocol", "accuracy [95% CI]")
+        table.add_column(column, justify="left" if column == "protocol" else "right", no_wrap=wide)
     for name, p in summary.by_protocol.items():
         table.add_row(
-            name, str(p.games), str(p.complete), str(p.failed), str(p.invalid_verdicts), _pct(p.accuracy, p.accuracy_ci95)
+            name, str(p.games), str(p.failed), str(p.correct), str(p.wrong), str(p.invalid_verdicts),
+            _pct(p.accuracy, p.accuracy_ci95), str(p.belief_disagrees),
         )
     notes = [f"{summary.pending} games not played yet (rerun the same command to resume)"] if summary.pending else []
+    if any(p.invalid_verdicts for p in summary.by_protocol.values()):
+        notes.append("invalid verdicts count as not correct")
+    if any(p.belief_disagrees for p in summary.by_protocol.values()):
+        notes.append("belief≠answer: the judge's probabilities favoured another answer than the one it gave")
     notes += [f"{n} question(s) of the task skipped ({reason})" for reason, n in summary.skipped_items.items()]
     if notes:
         table.caption = "; ".join(notes)
@@ -145,7 +158,7 @@ def ratings_tables(summary: RunSummary) -> list[Table]:
 def print_run_result(result: RunResult) -> None:
     console = _console()
     console.print(summary_table(result.summary))
-    for table in metric_tables(result.summary):
+    for table in [*split_tables(result.summary), *metric_tables(result.summary)]:
         console.print(table)
     for table in ratings_tables(result.summary):
         console.print(table)
