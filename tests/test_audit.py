@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from oversight.audit import AuditReport, audit_task
-from oversight.tasks import load_task
+from oversight.tasks import TASKS, load_task
 
 from .conftest import CliResult, oversight
 
@@ -256,3 +256,14 @@ def test_a_cue_word_in_the_sentence_a_lone_consultant_would_quote_fails_the_audi
     assert verdicts["regression: lone quote"] is False
     assert verdicts["regression: blind"] and verdicts["latest support"] and verdicts["earliest support"]
     assert not report.passes
+
+
+MULTIPLE_CHOICE = [name for name in TASKS.names() if any(i.multiple_choice for i in TASKS.get(name)(0).items)]
+
+
+@pytest.mark.parametrize("task", MULTIPLE_CHOICE)
+def test_every_builtin_multiple_choice_task_passes_its_own_audit(task: str) -> None:
+    report = audit_task(load_task(task, seed=0), seed=0)
+    assert report.items >= 200
+    failing = [s.name for s in report.shortcuts if s.passes is False]
+    assert report.passes, failing
