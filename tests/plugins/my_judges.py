@@ -1,4 +1,6 @@
 # The judge plug-in example from the README, kept verbatim: a test runs it from outside the package.
+import random
+
 from oversight.judges import JudgeView, Verdict
 
 
@@ -11,7 +13,9 @@ class VerifiedQuoteJudge:
             if turn.defends is not None:
                 score[turn.defends] += turn.content.count("<quote verified>")
         total = sum(score)
-        best = max(range(len(score)), key=score.__getitem__)
+        tied = [i for i, s in enumerate(score) if s == max(score)]
+        # a tie is settled by a draw fixed by the question, never in favour of the first choice
+        best = random.Random(view.question).choice(tied)
         return Verdict(choice=best, probabilities=[s / total for s in score], raw=f"scores {score}")
 
 
