@@ -1,7 +1,9 @@
 """The response cache: SQLite, shared by every task of a run and by concurrent processes.
 
 A hit makes no request. Keys are sha256 over canonical JSON of everything that decides a response, so changing
-the model, endpoint, prompt, settings or sample index is a miss.
+the model, endpoint, prompt, settings or sample index is a miss. The request behind each key is kept too (also for
+backends whose responses are not cached), so a record's calls can show what they sent. A row that cannot be read
+is a miss, and the fresh response replaces it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,19 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
+from oversight.errors import FatalRunError
 from oversight.models.base import ChatMessage, Completion, GenerationSettings
+from oversight.secrets import redact_json
 
 CACHE_ENV = "OVERSIGHT_CACHE_DIR"
+CACHE_FILE = "responses.sqlite"
+#: the schema, one statement per version (``PRAGMA user_version``); a file is brought up to date when opened
+_MIGRATIONS = (
+    "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, completion TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS requests (key TEXT PRIMARY KEY, request TEXT NOT NULL)",
+)
 
 
 def default_cache_dir() -> Path:
@@ -23,6 +35,19 @@ def default_cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "oversight"
+
+
+def default_cache_path() -> Path:
+    return default_cache_dir() / CACHE_FILE
+
+
+class StoredRequest(BaseModel):
+    """What a call sent, kept under its key."""
+
+    schema_version: int = 1
+    messages: list[ChatMessage]
+    settings: GenerationSettings
+    sample: int = 0
 
 
 def cache_key(
@@ -39,28 +64,65 @@ def cache_key(
 
 
 class ResponseCache:
-    """Reads and writes are short synchronous statements; WAL mode lets two processes share the file."""
+    """Reads and writes are short synchronous statements; WAL mode lets two processes share the file.
+
+    A file that cannot be opened, read or written stops the run with one line naming it.
+    """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, completion TEXT NOT NULL)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for number, statement in enumerate(_MIGRATIONS[version:], start=version + 1):
+                self._db.execute(statement)  # idempotent, so two processes may migrate the same file at once
+                self._db.execute(f"PRAGMA user_version = {number}")
+        except (OSError, sqlite3.Error) as exc:
+            raise self._unusable(exc) from None
+
+    def _unusable(self, exc: OSError | sqlite3.Error) -> FatalRunError:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return FatalRunError(
+            f"{self.path}: the response cache cannot be used ({reason}); run with --no-cache, "
+            "or delete the file to start a new cache"
+        )
+
+    def _execute(self, statement: str, parameters: tuple[str, ...]) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(statement, parameters)
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
 
     def get(self, key: str) -> Completion | None:
-        row = self._db.execute("SELECT completion FROM responses WHERE key = ?", (key,)).fetchone()
+        row = self._execute("SELECT completion FROM responses WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        completion = Completion.model_validate_json(row[0])
+        try:
+            completion = Completion.model_validate_json(row[0])
+        except ValidationError:
+            return None  # a damaged row: asked again, and replaced by put()
         return completion.model_copy(update={"cached": True})
 
     def put(self, key: str, completion: Completion) -> None:
-        self._db.execute(
+        self._execute(
             "INSERT OR REPLACE INTO responses (key, completion) VALUES (?, ?)",
-            (key, completion.model_dump_json(exclude={"cached"})),
+            (key, redact_json(completion.model_dump_json(exclude={"cached"}))),
         )
+
+    def put_request(self, key: str, request: StoredRequest) -> None:
+        self._execute(
+            "INSERT OR IGNORE INTO requests (key, request) VALUES (?, ?)", (key, redact_json(request.model_dump_json()))
+        )
+
+    def request(self, key: str) -> StoredRequest | None:
+        row = self._execute("SELECT request FROM requests WHERE key = ?", (key,)).fetchone()
+        try:
+            return StoredRequest.model_validate_json(row[0]) if row is not None else None
+        except ValidationError:
+            return None
 
     def close(self) -> None:
         self._db.close()
