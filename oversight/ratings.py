@@ -3,7 +3,8 @@
 Head-to-head results come from games with two or more seats and a readable verdict: the player in the seat
 whose answer the judge chose beats the player in every other seat. A player is the tournament player name of
 the role (``record.players``) or, outside tournaments, the role's model spec. Games in which every seat holds
-the same player (self-play) rate no one; they still count in "judge accuracy vs debater rating".
+the same player (self-play) rate no one; they still count in "judge accuracy vs debater rating". Everything here
+reads :class:`GameResult` rows — a few fields per game (``game_results(records)``) — not the records themselves.
 
 The strengths θ maximise the Bradley–Terry likelihood ``P(i beats j) = σ(θ_i − θ_j)`` plus a weak prior: each
 player is credited with ``prior_draws`` virtual draws against a reference player at θ = 0 (BayesElo's device).
@@ -18,8 +19,9 @@ interval shrinks to the point: it measures how the data vary, not how little of 
 from __future__ import annotations
 
 import math
+import sys
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -95,13 +97,47 @@ def _seat_players(record: GameRecord) -> dict[str, str]:
     return {seat: player_of(record, roles.get(seat, f"debater_{seat.lower()}")) for seat in record.seating}
 
 
-def _head_to_head(record: GameRecord) -> bool:
-    return (
-        record.status == "complete"
-        and len(record.seating) >= 2
-        and record.verdict is not None
-        and record.verdict.choice in record.seating.values()
+@dataclass(frozen=True, slots=True)
+class GameResult:
+    """What ratings and judge accuracy read from one game: a long run's results are kept without its transcripts."""
+
+    protocol: str
+    #: (task, item id): games of one item share its difficulty, so the bootstrap resamples items
+    item: tuple[str, str]
+    complete: bool
+    #: (player, the choice it defended) for each seat, in seat order
+    seats: tuple[tuple[str, int], ...]
+    #: the verdict's choice (None: no verdict, or an unreadable one)
+    chosen: int | None
+    answer: int | str | None
+    correct: bool | None
+    #: the player of the judge role, and whether the game has one
+    judge: str
+    has_judge: bool
+
+
+def game_result(record: GameRecord) -> GameResult:
+    # names repeat on every game: interned, a run's results share one copy of each
+    seats = _seat_players(record)
+    return GameResult(
+        protocol=sys.intern(record.protocol),
+        item=(sys.intern(record.task), record.item_id),
+        complete=record.status == "complete",
+        seats=tuple((sys.intern(seats[seat]), choice) for seat, choice in record.seating.items()),
+        chosen=record.verdict.choice if record.verdict is not None else None,
+        answer=record.answer,
+        correct=record.correct,
+        judge=sys.intern(player_of(record, "judge")),
+        has_judge="judge" in record.roles,
     )
+
+
+def game_results(records: Iterable[GameRecord]) -> list[GameResult]:
+    return [game_result(record) for record in records]
+
+
+def _head_to_head(game: GameResult) -> bool:
+    return game.complete and len(game.seats) >= 2 and any(choice == game.chosen for _, choice in game.seats)
 
 
 @dataclass
@@ -111,17 +147,14 @@ class _Result:
     loser: str
 
 
-def _results(records: Sequence[GameRecord]) -> list[_Result]:
+def _results(games: Sequence[GameResult]) -> list[_Result]:
     results: list[_Result] = []
-    for record in records:
-        if not _head_to_head(record):
+    for game in games:
+        if not _head_to_head(game):
             continue
-        seats = _seat_players(record)
-        chosen = record.verdict.choice if record.verdict else None
-        winners = [seats[s] for s, c in record.seating.items() if c == chosen]
-        losers = [seats[s] for s, c in record.seating.items() if c != chosen]
-        item = (record.task, record.item_id)
-        results.extend(_Result(item, w, loser) for loser in losers for w in winners if w != loser)
+        winners = [player for player, choice in game.seats if choice == game.chosen]
+        losers = [player for player, choice in game.seats if choice != game.chosen]
+        results.extend(_Result(game.item, w, loser) for loser in losers for w in winners if w != loser)
     return results
 
 
@@ -155,10 +188,10 @@ def _elo(theta: np.ndarray) -> np.ndarray:
 
 
 def player_ratings(
-    records: Sequence[GameRecord], *, bootstrap: int = 300, seed: int = 0, prior_draws: float = 1.0
+    games: Sequence[GameResult], *, bootstrap: int = 300, seed: int = 0, prior_draws: float = 1.0
 ) -> list[PlayerRating]:
     """Bradley–Terry ratings with 95% percentile intervals from ``bootstrap`` resamples of items, best first."""
-    results = _results(records)
+    results = _results(games)
     names = sorted({r.winner for r in results} | {r.loser for r in results})
     if not names:
         return []
@@ -180,7 +213,7 @@ def player_ratings(
     for b in range(bootstrap):
         resample = np.bincount(rng.integers(0, len(items), len(items)), minlength=len(items))
         draws[b] = _elo(_fit(wins_for(resample), prior_draws, theta))
-    stats = _player_stats(records)
+    stats = _player_stats(games)
     rows = []
     for i, name in enumerate(names):
         low, high = np.percentile(draws[:, i], [2.5, 97.5]) if bootstrap else (elo[i], elo[i])
@@ -210,34 +243,30 @@ class _Tally:
     honest_wins: int = 0
 
 
-def _player_stats(records: Sequence[GameRecord]) -> dict[str, _Tally]:
+def _player_stats(games: Sequence[GameResult]) -> dict[str, _Tally]:
     tallies: dict[str, _Tally] = defaultdict(_Tally)
-    for record in records:
-        if not _head_to_head(record):
+    for game in games:
+        if not _head_to_head(game) or len({player for player, _ in game.seats}) < 2:
             continue
-        seats = _seat_players(record)
-        if len(set(seats.values())) < 2:
-            continue
-        chosen = record.verdict.choice if record.verdict else None
-        for seat, choice in record.seating.items():
-            tally = tallies[seats[seat]]
-            won = int(choice == chosen)
+        for player, choice in game.seats:
+            tally = tallies[player]
+            won = int(choice == game.chosen)
             tally.games += 1
             tally.wins += won
-            if choice == record.answer:
+            if choice == game.answer:
                 tally.honest_games += 1
                 tally.honest_wins += won
     return tallies
 
 
-def judge_accuracy(records: Sequence[GameRecord]) -> list[JudgeAccuracy]:
+def judge_accuracy(games: Iterable[GameResult]) -> list[JudgeAccuracy]:
     """Accuracy of each judge in each protocol (games with a judge and a right answer), Wilson 95% intervals."""
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for record in records:
-        if record.status == "complete" and record.correct is not None and "judge" in record.roles:
-            tally = counts[(player_of(record, "judge"), record.protocol)]
+    for game in games:
+        if game.complete and game.correct is not None and game.has_judge:
+            tally = counts[(game.judge, game.protocol)]
             tally[0] += 1
-            tally[1] += int(record.correct)
+            tally[1] += int(game.correct)
     return [
         JudgeAccuracy(
             judge=judge, protocol=protocol, judged=n, correct=k, accuracy=k / n, accuracy_ci95=wilson_interval(k, n)
@@ -246,7 +275,7 @@ def judge_accuracy(records: Sequence[GameRecord]) -> list[JudgeAccuracy]:
     ]
 
 
-def accuracy_vs_rating(records: Sequence[GameRecord], players: Sequence[PlayerRating]) -> list[AccuracyByRating]:
+def accuracy_vs_rating(games: Iterable[GameResult], players: Sequence[PlayerRating]) -> list[AccuracyByRating]:
     """Judge accuracy per protocol, judge and set of debaters, against the debaters' mean rating.
 
     Khan et al. (2024) plot judge accuracy in self-play debates against the debater's rating; a self-play row
@@ -255,14 +284,14 @@ def accuracy_vs_rating(records: Sequence[GameRecord], players: Sequence[PlayerRa
     """
     rating = {p.player: p.rating for p in players}
     counts: dict[tuple[str, str, tuple[str, ...]], list[int]] = defaultdict(lambda: [0, 0])
-    for record in records:
-        if record.status != "complete" or len(record.seating) < 2 or record.correct is None:
+    for game in games:
+        if not game.complete or len(game.seats) < 2 or game.correct is None:
             continue
-        debaters = tuple(sorted(set(_seat_players(record).values())))
+        debaters = tuple(sorted({player for player, _ in game.seats}))
         if all(d in rating for d in debaters):
-            tally = counts[(record.protocol, player_of(record, "judge"), debaters)]
+            tally = counts[(game.protocol, game.judge, debaters)]
             tally[0] += 1
-            tally[1] += int(record.correct)
+            tally[1] += int(game.correct)
     rows = []
     for (protocol, judge, debaters), (n, k) in counts.items():
         interval = wilson_interval(k, n)
@@ -283,14 +312,14 @@ def accuracy_vs_rating(records: Sequence[GameRecord], players: Sequence[PlayerRa
     return sorted(rows, key=lambda row: (row.protocol, row.judge, row.mean_rating))
 
 
-def ratings(records: Sequence[GameRecord], *, bootstrap: int = 300, seed: int = 0, prior_draws: float = 1.0) -> Ratings:
-    """Everything above for one set of records (ratings, judge accuracy, accuracy vs rating)."""
-    players = player_ratings(records, bootstrap=bootstrap, seed=seed, prior_draws=prior_draws)
-    results = _results(records)
+def ratings(games: Sequence[GameResult], *, bootstrap: int = 300, seed: int = 0, prior_draws: float = 1.0) -> Ratings:
+    """Everything above for one set of games (ratings, judge accuracy, accuracy vs rating)."""
+    players = player_ratings(games, bootstrap=bootstrap, seed=seed, prior_draws=prior_draws)
+    results = _results(games)
     return Ratings(
         players=players,
-        judges=judge_accuracy(records),
-        accuracy_vs_rating=accuracy_vs_rating(records, players),
+        judges=judge_accuracy(games),
+        accuracy_vs_rating=accuracy_vs_rating(games, players),
         results=len(results),
         items=len({r.item for r in results}),
         bootstrap=bootstrap,

@@ -1,4 +1,7 @@
-"""``oversight report RUN``: one self-contained HTML file with a run's summary, ratings and every transcript.
+"""``oversight report RUN``: one self-contained HTML file with a run's summary, ratings and transcripts.
+
+The tables count every game; transcripts are given for a sample (500 by default, ``--games``), since a page
+with 100,000 of them would take minutes to open.
 
 Everything a model or a record wrote reaches the page through Jinja's autoescaping, never as markup; a
 Content-Security-Policy that allows only the report's own script (by hash) and no external loads backs that up.
@@ -9,10 +12,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import json
+import os
 import re
 import shlex
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,11 +26,13 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from oversight.defaults import REPORT_GAMES
 from oversight.errors import UserError
-from oversight.ratings import accuracy_vs_rating_svg, player_of, ratings
+from oversight.ratings import GameResult, accuracy_vs_rating_svg, game_result, player_of, ratings
 from oversight.records import GameRecord, RunSummary, Turn
 from oversight.runfolder import RunFolder
-from oversight.scoring import summarize
+from oversight.scoring import SummaryTally
+from oversight.transcript_index import LogIndex
 from oversight.verdicts import choice_labels
 
 TEMPLATE = Path(__file__).with_name("report_template.html.j2")
@@ -213,15 +221,59 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_report(folder: RunFolder) -> str:
+def _quotas(counts: dict[str, int], total: int) -> dict[str, int]:
+    """``total`` games shared out over protocols: equal shares, and what a small protocol cannot fill goes to the
+    others."""
+    quotas: dict[str, int] = {}
+    left = total
+    by_size = sorted(counts, key=lambda name: (counts[name], name))
+    for position, name in enumerate(by_size):
+        quotas[name] = min(counts[name], left // (len(by_size) - position))
+        left -= quotas[name]
+    return quotas
+
+
+def _sample(index: LogIndex, games: int | None) -> dict[str, list[int]]:
+    """Protocol → offsets of the games the page gives transcripts of: all of them, or ``games`` spread over the
+    protocols, each protocol's share being its games whose ids hash lowest — a fixed choice, and one that a run
+    resumed with more games mostly keeps."""
+    chosen: dict[str, list[int]] = {}
+    counts = Counter(index.protocols)
+    for name, quota in _quotas(counts, len(index.offsets) if games is None else games).items():
+        lines = (
+            (hashlib.sha256(game.encode()).digest(), offset)
+            for game, protocol, offset in zip(index.games, index.protocols, index.offsets, strict=True)
+            if protocol == name
+        )
+        chosen[name] = sorted(offset for _, offset in heapq.nsmallest(quota, lines))
+    return chosen
+
+
+def render_report(folder: RunFolder, games: int | None = REPORT_GAMES) -> Iterator[str]:
+    """The page, piece by piece: tables over every game of the run, transcripts of ``games`` of them (all: None).
+
+    The log is read in one pass for the ratings (and the summary, when the run wrote none), keeping compact
+    results only; the transcripts are then read one at a time through the log's index."""
     manifest = folder.read_manifest()
-    records = folder.records()
-    summary = folder.read_summary() or summarize(manifest.run_id, records)
-    rated = ratings(records)
-    players = sorted({player_of(r, role) for r in records for role in r.roles})
-    index = {name: i for i, name in enumerate(players)}
+    summary = folder.read_summary()
+    tally = SummaryTally()
+    results: list[GameResult] = []
+    players: set[str] = set()
+    for record in folder.iter_records():
+        results.append(game_result(record))
+        players.update(player_of(record, role) for role in record.roles)
+        if summary is None:
+            tally.add(record)
+    if summary is None:
+        summary = tally.summary(manifest.run_id)
+    rated = ratings(results)
+    names = sorted(players)
+    player_index = {name: i for i, name in enumerate(names)}
+    index = folder.index()
+    sample = _sample(index, games)
+    offsets = sorted(offset for chosen in sample.values() for offset in chosen)
     template = _environment().from_string(TEMPLATE.read_text(encoding="utf-8"))
-    return template.render(
+    return template.generate(
         manifest=manifest,
         command=shlex.join(manifest.command),
         summary=summary,
@@ -229,19 +281,26 @@ def render_report(folder: RunFolder) -> str:
         ratings=rated if rated.players else None,
         judges=rated.judges,
         plot=Markup(accuracy_vs_rating_svg(rated.accuracy_vs_rating)) if rated.accuracy_vs_rating else None,
-        games=[_game(r, index) for r in records],
-        protocols=sorted(Counter(r.protocol for r in records).items()),
-        players=players,
+        games=(_game(r, player_index) for r in folder.records_at(offsets)),
+        shown=len(offsets),
+        total=len(index.offsets),
+        protocols=sorted((name, len(chosen)) for name, chosen in sample.items() if chosen),
+        players=names,
     )
 
 
-def write_report(run_dir: Path, out: Path | None = None) -> Path:
-    """Write RUN's report (default ``RUN/report.html``) and return its path."""
+def write_report(run_dir: Path, out: Path | None = None, games: int | None = REPORT_GAMES) -> Path:
+    """Write RUN's report (default ``RUN/report.html``) and return its path; see :func:`render_report`."""
     folder = RunFolder.open_existing(run_dir)
     target = out or folder.path / "report.html"
-    page = render_report(folder)
+    # written beside the target and moved into place whole, so a log that turns out unreadable leaves no half page
+    partial = target.with_name(f".{target.name}.partial")
     try:
-        target.write_text(page, encoding="utf-8")
+        with open(partial, "w", encoding="utf-8") as handle:
+            handle.writelines(render_report(folder, games))
+        os.replace(partial, target)
     except OSError as exc:
         raise UserError(f"{target}: cannot write the report ({exc.strerror})") from None
+    finally:
+        partial.unlink(missing_ok=True)
     return target

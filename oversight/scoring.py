@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-
-from scipy.stats import binomtest
+from collections.abc import Iterable
 
 from oversight.records import GameRecord, Interval, ProtocolSummary, RunSummary, UsageTotals
 
@@ -24,6 +23,8 @@ def rate(hits: int, total: int) -> float | None:
 def wilson_interval(successes: int, trials: int) -> Interval | None:
     if trials == 0:
         return None
+    from scipy.stats import binomtest  # here, not above: it takes a second to import, and `oversight show` needs none
+
     ci = binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="wilson")
     return Interval(low=float(ci.low), high=float(ci.high))
 
@@ -113,36 +114,50 @@ def group_name(record: GameRecord) -> str:
     return f"{record.protocol}/{record.variant}" if record.variant else record.protocol
 
 
-def summarize(
-    run_id: str, records: list[GameRecord], planned: int | None = None, skipped: dict[str, int] | None = None
-) -> RunSummary:
-    """The run's summary; ``skipped`` counts the task's questions left out while loading, by reason."""
-    overall = ProtocolSummary()
-    by_protocol: dict[str, ProtocolSummary] = defaultdict(ProtocolSummary)
-    by_meta = _MetaSplits()
-    usage_by_role: dict[str, UsageTotals] = defaultdict(UsageTotals)
-    usage_by_model: dict[str, UsageTotals] = defaultdict(UsageTotals)
-    for record in records:
+class SummaryTally:
+    """The run summary, counted game by game: a run of any length is summarised in one pass, holding no records."""
+
+    def __init__(self) -> None:
+        self.overall = ProtocolSummary()
+        self.by_protocol: dict[str, ProtocolSummary] = defaultdict(ProtocolSummary)
+        self.by_meta = _MetaSplits()
+        self.usage_by_role: dict[str, UsageTotals] = defaultdict(UsageTotals)
+        self.usage_by_model: dict[str, UsageTotals] = defaultdict(UsageTotals)
+
+    def add(self, record: GameRecord) -> None:
         group = group_name(record)
-        _tally(overall, record)
-        _tally(by_protocol[group], record)
-        by_meta.add(record, group)
+        _tally(self.overall, record)
+        _tally(self.by_protocol[group], record)
+        self.by_meta.add(record, group)
         for call in record.calls:
-            usage_by_role[call.role].add(call)
-            usage_by_model[call.model].add(call)
-    _finish(overall)
-    total = max(planned or 0, len(records))
-    return RunSummary(
-        run_id=run_id,
-        games=total,
-        complete=overall.complete,
-        failed=overall.failed,
-        pending=total - len(records),
-        accuracy=overall.accuracy,
-        accuracy_ci95=overall.accuracy_ci95,
-        by_protocol={name: _finish(group) for name, group in sorted(by_protocol.items())},
-        by_meta=by_meta.result(),
-        skipped_items=dict(skipped or {}),
-        usage_by_role=dict(sorted(usage_by_role.items())),
-        usage_by_model=dict(sorted(usage_by_model.items())),
-    )
+            self.usage_by_role[call.role].add(call)
+            self.usage_by_model[call.model].add(call)
+
+    def summary(self, run_id: str, planned: int | None = None, skipped: dict[str, int] | None = None) -> RunSummary:
+        """The run's summary; ``skipped`` counts the task's questions left out while loading, by reason."""
+        overall = _finish(self.overall)
+        total = max(planned or 0, overall.games)
+        return RunSummary(
+            run_id=run_id,
+            games=total,
+            complete=overall.complete,
+            failed=overall.failed,
+            pending=total - overall.games,
+            accuracy=overall.accuracy,
+            accuracy_ci95=overall.accuracy_ci95,
+            by_protocol={name: _finish(group) for name, group in sorted(self.by_protocol.items())},
+            by_meta=self.by_meta.result(),
+            skipped_items=dict(skipped or {}),
+            usage_by_role=dict(sorted(self.usage_by_role.items())),
+            usage_by_model=dict(sorted(self.usage_by_model.items())),
+        )
+
+
+def summarize(
+    run_id: str, records: Iterable[GameRecord], planned: int | None = None, skipped: dict[str, int] | None = None
+) -> RunSummary:
+    """The summary of ``records`` (a list or a stream), in one pass."""
+    tally = SummaryTally()
+    for record in records:
+        tally.add(record)
+    return tally.summary(run_id, planned, skipped)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from oversight.records import GameRecord
@@ -32,7 +33,7 @@ def mode_of(record: GameRecord) -> str:
 
 
 # -- distillation ----------------------------------------------------------------------------------------------
-def distilled_pairs(records: Sequence[GameRecord]) -> list[dict[str, Any]]:
+def distilled_pairs(records: Iterable[GameRecord]) -> list[dict[str, Any]]:
     """(question, amplified answer) pairs of the complete amplified trees, in record order, once per question."""
     pairs: list[dict[str, Any]] = []
     seen: set[tuple[int, str]] = set()
@@ -72,7 +73,7 @@ def sft_row(pair: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def sft_files(records: Sequence[GameRecord]) -> dict[str, list[dict[str, Any]]]:
+def sft_files(records: Iterable[GameRecord]) -> dict[str, list[dict[str, Any]]]:
     pairs = distilled_pairs(records)
     if not pairs:
         return {}
@@ -124,9 +125,7 @@ class ExampleIndex:
 
 
 # -- metrics ---------------------------------------------------------------------------------------------------
-def _accuracy(prefix: str, records: Sequence[GameRecord]) -> dict[str, Any]:
-    n = len(records)
-    correct = sum(bool(r.correct) for r in records)
+def _accuracy(prefix: str, n: int, correct: int) -> dict[str, Any]:
     ci = wilson_interval(correct, n)
     return {
         prefix: correct / n if n else None,
@@ -134,75 +133,99 @@ def _accuracy(prefix: str, records: Sequence[GameRecord]) -> dict[str, Any]:
     }
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
 def _tokens_of(record: GameRecord) -> int:
     return sum(c.usage.prompt_tokens + c.usage.completion_tokens for c in record.calls)
 
 
-def _row(amplified: Sequence[GameRecord], direct: Sequence[GameRecord]) -> dict[str, Any]:
-    return {
-        "items": max(len(amplified), len(direct)),
-        **_accuracy("amplified", amplified),
-        **_accuracy("direct", direct),
-        "calls_per_item": _mean([len(r.calls) for r in amplified]),
-        "tokens_per_item": round(t) if (t := _mean([_tokens_of(r) for r in amplified])) is not None else None,
-    }
+@dataclass
+class _Cell:
+    """Counts of one row of the amplified-vs-direct table."""
 
+    amplified: int = 0
+    amplified_correct: int = 0
+    direct: int = 0
+    direct_correct: int = 0
+    #: calls and tokens of the amplified games
+    calls: int = 0
+    tokens: int = 0
 
-def _grouped(
-    records: Sequence[GameRecord], key: Callable[[GameRecord], Any]
-) -> dict[Any, tuple[list[GameRecord], list[GameRecord]]]:
-    groups: dict[Any, tuple[list[GameRecord], list[GameRecord]]] = defaultdict(lambda: ([], []))
-    for record in records:
-        groups[key(record)][0 if mode_of(record) == "amplified" else 1].append(record)
-    return groups
+    def add(self, record: GameRecord) -> None:
+        if mode_of(record) == "amplified":
+            self.amplified += 1
+            self.amplified_correct += bool(record.correct)
+            self.calls += len(record.calls)
+            self.tokens += _tokens_of(record)
+        else:
+            self.direct += 1
+            self.direct_correct += bool(record.correct)
+
+    def row(self) -> dict[str, Any]:
+        n = self.amplified
+        return {
+            "items": max(n, self.direct),
+            **_accuracy("amplified", n, self.amplified_correct),
+            **_accuracy("direct", self.direct, self.direct_correct),
+            "calls_per_item": self.calls / n if n else None,
+            "tokens_per_item": round(self.tokens / n) if n else None,
+        }
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
     return (1, "") if value is None else (0, value)
 
 
-def ida_metrics(records: Sequence[GameRecord], max_calls: int) -> dict[str, Any]:
-    complete = [r for r in records if r.status == "complete"]
-    by_iteration = _grouped(complete, lambda r: r.phase + 1)
-    by_difficulty = _grouped(complete, lambda r: (r.phase + 1, r.meta.get("difficulty")))
-    per_iteration = [{"iteration": it, **_row(*groups)} for it, groups in sorted(by_iteration.items())]
+def ida_metrics(records: Iterable[GameRecord], max_calls: int) -> dict[str, Any]:
+    """One pass over the records (a list or a stream), counting; no record or tree node is kept."""
+    by_iteration: dict[int, _Cell] = defaultdict(_Cell)
+    by_difficulty: dict[tuple[int, Any], _Cell] = defaultdict(_Cell)
+    #: depth → [nodes whose correctness is known, correct ones] (memo hits left out: they repeat another node)
+    by_depth: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
+    nodes = malformed = largest = 0
+    modes: Counter[Any] = Counter()
+    reasons: Counter[Any] = Counter()
+    memo: Counter[Any] = Counter()
+    for record in records:
+        if record.status != "complete":
+            continue
+        by_iteration[record.phase + 1].add(record)
+        by_difficulty[(record.phase + 1, record.meta.get("difficulty"))].add(record)
+        if mode_of(record) != "amplified":
+            continue
+        largest = max(largest, len(record.calls))
+        for node in record.meta.get("tree", []):
+            nodes += 1
+            modes[node.get("mode")] += 1
+            malformed += node.get("malformed", 0)
+            if node.get("mode") == "forced":
+                reasons[node.get("reason")] += 1
+            if node.get("memo"):
+                memo[node.get("memo")] += 1
+            if node.get("correct") is not None and node.get("mode") != "memo":
+                known = by_depth[node["depth"]]
+                known[0] += 1
+                known[1] += bool(node["correct"])
+    per_iteration = [{"iteration": it, **cell.row()} for it, cell in sorted(by_iteration.items())]
     table = [
-        {"iteration": it, "difficulty": difficulty, **_row(*groups)}
-        for (it, difficulty), groups in sorted(by_difficulty.items(), key=lambda kv: (kv[0][0], _sort_key(kv[0][1])))
+        {"iteration": it, "difficulty": difficulty, **cell.row()}
+        for (it, difficulty), cell in sorted(by_difficulty.items(), key=lambda kv: (kv[0][0], _sort_key(kv[0][1])))
     ]
-    nodes = [
-        node for r in complete if mode_of(r) == "amplified" for node in r.meta.get("tree", [])
+    depth_rows = [
+        {"depth": depth, "nodes": n, "accuracy": correct / n} for depth, (n, correct) in sorted(by_depth.items())
     ]
-    depth_rows = []
-    for depth in sorted({n["depth"] for n in nodes if n.get("correct") is not None}):
-        known = [n for n in nodes if n["depth"] == depth and n.get("correct") is not None and n.get("mode") != "memo"]
-        if known:
-            depth_rows.append({
-                "depth": depth,
-                "nodes": len(known),
-                "accuracy": sum(bool(n["correct"]) for n in known) / len(known),
-            })
     last = per_iteration[-1] if per_iteration else {}
-    modes = Counter(n.get("mode") for n in nodes)
-    reasons = Counter(n.get("reason") for n in nodes if n.get("mode") == "forced")
-    memo = Counter(n.get("memo") for n in nodes if n.get("memo"))
     return {
         "amplified_accuracy": last.get("amplified"),
         "direct_accuracy": last.get("direct"),
         "iterations": len(per_iteration),
-        "nodes": len(nodes),
+        "nodes": nodes,
         "decomposed_nodes": modes["decomposed"],
         "memo_hits_tree": memo["tree"],
         "memo_hits_run": memo["run"],
         "forced_max_depth": reasons["max_depth"],
         "forced_budget": reasons["budget"],
         "forced_malformed": reasons["malformed"],
-        "malformed_replies": sum(n.get("malformed", 0) for n in nodes),
-        "largest_tree_calls": max((len(r.calls) for r in complete if mode_of(r) == "amplified"), default=0),
+        "malformed_replies": malformed,
+        "largest_tree_calls": largest,
         "max_calls": max_calls,
         "amplified_vs_direct": table,
         "per_iteration": per_iteration,

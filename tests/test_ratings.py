@@ -15,6 +15,7 @@ from oversight.ratings import (
     ELO_SCALE,
     accuracy_vs_rating,
     accuracy_vs_rating_svg,
+    game_results,
     judge_accuracy,
     player_ratings,
     ratings,
@@ -74,7 +75,7 @@ def synthetic(strength: dict[str, float], items: int, seed: int) -> list[GameRec
 
 def test_recovers_order_and_intervals_contain_truth() -> None:
     strength = {"weak": -1.5, "middling": 0.0, "strong": 1.5}
-    rated = player_ratings(synthetic(strength, items=60, seed=0), bootstrap=200)
+    rated = player_ratings(game_results(synthetic(strength, items=60, seed=0)), bootstrap=200)
     assert [p.player for p in rated] == ["strong", "middling", "weak"]
     mean = sum(strength.values()) / len(strength)
     for p in rated:
@@ -86,16 +87,16 @@ def test_recovers_order_and_intervals_contain_truth() -> None:
 
 
 def test_bootstrap_is_deterministic_and_seeded() -> None:
-    records = synthetic({"x": 0.0, "y": 0.5, "z": 1.0}, items=12, seed=3)
-    first, again = ratings(records, bootstrap=100, seed=7), ratings(records, bootstrap=100, seed=7)
+    games = game_results(synthetic({"x": 0.0, "y": 0.5, "z": 1.0}, items=12, seed=3))
+    first, again = ratings(games, bootstrap=100, seed=7), ratings(games, bootstrap=100, seed=7)
     assert first == again
-    other = ratings(records, bootstrap=100, seed=8)
+    other = ratings(games, bootstrap=100, seed=8)
     assert [p.rating for p in other.players] == [p.rating for p in first.players]
     assert [p.rating_ci95 for p in other.players] != [p.rating_ci95 for p in first.players]
 
 
 def test_unanimous_winner_gets_a_finite_rating() -> None:
-    rated = player_ratings([game("good", "bad", "A", item=f"i{n}") for n in range(10)], bootstrap=20)
+    rated = player_ratings(game_results(game("good", "bad", "A", item=f"i{n}") for n in range(10)), bootstrap=20)
     assert [p.player for p in rated] == ["good", "bad"]
     assert math.isfinite(rated[0].rating) and 1000 < rated[0].rating < 2000
 
@@ -106,7 +107,7 @@ def test_invalid_verdicts_and_self_play_give_no_result() -> None:
         game("p", "q", None, item="q2"),  # unreadable verdict
         game("p", "p", "B", item="q3"),  # self-play
     ]
-    result = ratings(records, bootstrap=10)
+    result = ratings(game_results(records), bootstrap=10)
     assert result.results == 1 and result.items == 1
     p = next(row for row in result.players if row.player == "p")
     assert (p.games, p.wins, p.win_rate) == (1, 1, 1.0)
@@ -119,12 +120,12 @@ def test_win_rates_by_side_and_tournament_player_names() -> None:
         game("m1", "m2", "A", a_honest=False, item="2", players=named),  # alice dishonest, wins
         game("m1", "m2", "B", a_honest=False, item="3", players=named),  # bob honest, wins
     ]
-    by_name = {p.player: p for p in player_ratings(records, bootstrap=10)}
+    by_name = {p.player: p for p in player_ratings(game_results(records), bootstrap=10)}
     alice, bob = by_name["alice"], by_name["bob"]
     assert (alice.games, alice.wins, alice.honest_games, alice.dishonest_games) == (3, 2, 1, 2)
     assert (alice.honest_win_rate, alice.dishonest_win_rate) == (1.0, 0.5)
     assert (bob.honest_games, bob.honest_win_rate, bob.dishonest_win_rate) == (2, 0.5, 0.0)
-    assert [j.judge for j in judge_accuracy(records)] == ["jury"]
+    assert [j.judge for j in judge_accuracy(game_results(records))] == ["jury"]
 
 
 def test_judge_accuracy_per_judge_and_protocol() -> None:
@@ -134,7 +135,7 @@ def test_judge_accuracy_per_judge_and_protocol() -> None:
         game("p", "q", "A", judge="j2", item="3"),
         game("p", "q", "A", judge="j1", protocol="interactive-debate", item="4"),
     ]
-    rows = {(r.judge, r.protocol): r for r in judge_accuracy(records)}
+    rows = {(r.judge, r.protocol): r for r in judge_accuracy(game_results(records))}
     assert set(rows) == {("j1", "debate"), ("j2", "debate"), ("j1", "interactive-debate")}
     assert (rows["j1", "debate"].judged, rows["j1", "debate"].correct) == (2, 1)
     assert rows["j1", "debate"].accuracy_ci95 == wilson_interval(1, 2)
@@ -144,8 +145,8 @@ def test_accuracy_vs_rating_has_self_play_and_cross_play_rows() -> None:
     cross = synthetic({"weak": -1.0, "strong": 1.0}, items=10, seed=1)
     self_play = [game("strong", "strong", "A", item=f"s{n}") for n in range(4)]
     self_play += [game("weak", "weak", "B", item=f"w{n}") for n in range(4)]
-    records = cross + self_play
-    rows = accuracy_vs_rating(records, player_ratings(records, bootstrap=10))
+    games = game_results(cross + self_play)
+    rows = accuracy_vs_rating(games, player_ratings(games, bootstrap=10))
     by_debaters = {tuple(r.debaters): r for r in rows}
     assert by_debaters["strong",].self_play and by_debaters["strong",].accuracy == 1.0
     assert by_debaters["weak",].accuracy == 0.0
@@ -156,8 +157,8 @@ def test_accuracy_vs_rating_has_self_play_and_cross_play_rows() -> None:
 
 
 def test_plot_is_well_formed_svg_with_escaped_labels() -> None:
-    records = [game("<b>&amp;", "plain", "A", item=f"i{n}", judge="j<script>") for n in range(3)]
-    rows = accuracy_vs_rating(records, player_ratings(records, bootstrap=5))
+    games = game_results(game("<b>&amp;", "plain", "A", item=f"i{n}", judge="j<script>") for n in range(3))
+    rows = accuracy_vs_rating(games, player_ratings(games, bootstrap=5))
     svg = accuracy_vs_rating_svg(rows)
     root = ET.fromstring(svg)  # parses: every label is escaped
     assert "<script>" not in svg and "<b>" not in svg
@@ -171,7 +172,7 @@ def test_ratings_of_a_real_run_put_the_honest_quoter_above_the_liar(workdir: Pat
         "--role", "debater_a=scripted/debater", "--role", "debater_b=scripted/liar", "--out", "run",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    rated = ratings(RunFolder(workdir / "run").records())
+    rated = ratings(game_results(RunFolder(workdir / "run").iter_records()))
     assert [p.player for p in rated.players] == ["scripted/debater", "scripted/liar"]
     assert rated.players[0].rating > rated.players[1].rating
     assert rated.players[0].games == 12 and rated.players[1].win_rate == 0.0
