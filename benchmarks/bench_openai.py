@@ -43,6 +43,7 @@ import httpx2
 import openai
 from openai.resources.chat.completions import AsyncCompletions
 
+from oversight.models.concurrency import START
 from oversight.runner import RunConfig, execute
 from oversight.tasks import load_task
 
@@ -294,20 +295,23 @@ def _revision() -> str:
     return f" · commit {described.stdout.strip()}"
 
 
-def section(args: argparse.Namespace, body: str, games: int, per_game: int) -> str:
+def section(args: argparse.Namespace, body: str, games: int, per_game: int, load: tuple[float, float]) -> str:
     command = "python benchmarks/bench_openai.py " + " ".join(
         f"--{k} {shlex.quote(str(v))}" for k, v in vars(args).items() if k != "out"
     )
     facts = (
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {os.cpu_count()} cores ({platform.machine()}) · "
         f"{platform.system()} · Python {platform.python_version()} · openai {openai.__version__} · "
-        f"aiohttp {version('aiohttp')} · httpx2 {version('httpx2')}{_revision()}"
+        f"aiohttp {version('aiohttp')} · httpx2 {version('httpx2')}{_revision()} · "
+        f"load average {load[0]:.2f} at the start, {load[1]:.2f} at the end"
     )
     return (
         f"{HEADING}\n\n"
         f"{games} debate games ({args.rounds} round(s): {2 * args.rounds} debater turns, then the judge; "
         f"{per_game} calls per game), {args.connections} connections, {args.latency:g} s server latency, "
-        "response cache off. The server runs in its own process. Each contender ran "
+        f"response cache off. Our requests in flight adapt: they start at {START} and grow towards the connections "
+        "while replies stay fast; the bare loops hold every connection from the start. "
+        "The server runs in its own process. Each contender ran "
         f"{args.repeat} time(s), interleaved; the row is its median run. Client CPU is the benchmark process's "
         "(`time.process_time`), server CPU the loopback's, other load the rest of the machine's busy CPU over "
         "the same wall time (well above 0 means the figures are disturbed).\n\n"
@@ -315,20 +319,21 @@ def section(args: argparse.Namespace, body: str, games: int, per_game: int) -> s
     )
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace this benchmark's section of ``path`` (from its heading to the next ``## ``), keep the rest."""
+def write_section(path: Path, text: str, heading: str = HEADING) -> None:
+    """Replace a benchmark's section of ``path`` (from its heading to the next ``## ``), keep the rest."""
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    start = old.find(HEADING)
+    start = old.find(heading)
     if start < 0:
         new = old.rstrip("\n") + "\n\n" + text
     else:
-        end = old.find("\n## ", start + len(HEADING))
+        end = old.find("\n## ", start + len(heading))
         new = old[:start] + text + (old[end:] if end >= 0 else "")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(new, encoding="utf-8")
 
 
 async def run(args: argparse.Namespace) -> str:
+    load = os.getloadavg()[0]  # the machine may be shared: the report says how busy it was
     items = (args.games + 1) // 2
     with tempfile.TemporaryDirectory(prefix="bench-openai-") as tmp:
         work = Path(tmp)
@@ -355,7 +360,8 @@ async def run(args: argparse.Namespace) -> str:
                 runs.append(rows)
         if runs[0][0].calls != len(requests):
             print(f"note: records count {runs[0][0].calls} calls, the HTTP client saw {len(requests)}", file=sys.stderr)
-        return section(args, table(runs, args.latency, args.connections, per_game), 2 * items, per_game)
+        body = table(runs, args.latency, args.connections, per_game)
+        return section(args, body, 2 * items, per_game, (load, os.getloadavg()[0]))
 
 
 def main() -> None:

@@ -2,15 +2,19 @@
 
 The model name picks a scripted policy (``judge``, ``debater``, ``echo`` …; anything else echoes), so a debate
 played through real HTTP still makes sense. It can add a fixed latency and play back injected faults — 429
-with ``Retry-After``, 5xx, malformed JSON, a reply without choices, a hang — one per request, in order.
+with ``Retry-After``, 5xx, malformed JSON, a reply without choices, a hang, a dropped connection — one per
+request, in order. With
+``slots`` it serves that many requests at a time and queues the rest, as a single-slot llama.cpp server does;
+a queued request whose client gave up is still served, as there.
 
-Run it by hand with ``python -m oversight.loopback --port 8000 --latency 0.2``.
+Run it by hand with ``python -m oversight.loopback --port 8000 --latency 0.2 --slots 1``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,13 +25,15 @@ from aiohttp import web
 from oversight.models.base import ChatMessage, GenerationSettings
 from oversight.policies import POLICIES
 
-FAULTS = ("429", "500", "503", "garbage", "empty", "hang", "401", "400", "404")
+FAULTS = ("429", "500", "503", "garbage", "empty", "hang", "drop", "401", "400", "404")
 
 
 @dataclass
 class ServerState:
     latency: float = 0.0
     api_key: str | None = None
+    #: requests served at once (the rest wait their turn); 0 for no limit
+    slots: int = 0
     retry_after: str = "0"
     faults: list[str] = field(default_factory=list)
     chat_requests: int = 0
@@ -61,6 +67,8 @@ def _logprobs_json(completion: Any) -> dict[str, Any] | None:
 
 
 def build_app(state: ServerState) -> web.Application:
+    serving = asyncio.Semaphore(state.slots) if state.slots else contextlib.nullcontext()
+
     async def chat(request: web.Request) -> web.StreamResponse:
         state.chat_requests += 1
         state.authorizations.add(request.headers.get("Authorization", ""))
@@ -70,6 +78,9 @@ def build_app(state: ServerState) -> web.Application:
         if fault == "hang":
             await state.released.wait()
             raise web.HTTPServiceUnavailable()
+        if fault == "drop" and request.transport is not None:
+            request.transport.close()  # the connection closes under the request, without a reply
+            return web.Response()
         if fault == "429":
             return web.json_response(
                 {"error": {"message": "rate limited"}}, status=429, headers={"Retry-After": state.retry_after}
@@ -79,18 +90,19 @@ def build_app(state: ServerState) -> web.Application:
         if fault == "garbage":
             return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
         body = await request.json()
-        if state.latency:
-            await asyncio.sleep(state.latency)
-        if fault == "empty":
-            return web.json_response({"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []})
-        messages = [ChatMessage(role=m["role"], content=m["content"]) for m in body["messages"]]
-        settings = GenerationSettings(
-            max_tokens=body.get("max_tokens") or 512,
-            temperature=body.get("temperature") or 0.0,
-            logprobs=bool(body.get("logprobs")),
-            top_logprobs=body.get("top_logprobs"),
-        )
-        completion = _policy_for(body["model"])(messages, settings, 0, {})
+        async with serving:
+            if state.latency:
+                await asyncio.sleep(state.latency)
+            if fault == "empty":
+                return web.json_response({"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []})
+            messages = [ChatMessage(role=m["role"], content=m["content"]) for m in body["messages"]]
+            settings = GenerationSettings(
+                max_tokens=body.get("max_tokens") or 512,
+                temperature=body.get("temperature") or 0.0,
+                logprobs=bool(body.get("logprobs")),
+                top_logprobs=body.get("top_logprobs"),
+            )
+            completion = _policy_for(body["model"])(messages, settings, 0, {})
         choice: dict[str, Any] = {
             "index": 0,
             "message": {"role": "assistant", "content": completion.text},
@@ -125,8 +137,8 @@ def build_app(state: ServerState) -> web.Application:
 class LoopbackServer:
     """The server in a background thread with its own event loop; ``url`` is its ``/v1`` base URL."""
 
-    def __init__(self, latency: float = 0.0, api_key: str | None = None, port: int = 0) -> None:
-        self.state = ServerState(latency=latency, api_key=api_key)
+    def __init__(self, latency: float = 0.0, api_key: str | None = None, port: int = 0, slots: int = 0) -> None:
+        self.state = ServerState(latency=latency, api_key=api_key, slots=slots)
         self._port = port
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
@@ -174,8 +186,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every reply")
     parser.add_argument("--api-key", default=None, help="require this bearer key")
+    parser.add_argument("--slots", type=int, default=0, help="requests served at once, the rest queue (0: no limit)")
     args = parser.parse_args()
-    state = ServerState(latency=args.latency, api_key=args.api_key)
+    state = ServerState(latency=args.latency, api_key=args.api_key, slots=args.slots)
     print(f"serving on http://127.0.0.1:{args.port}/v1", flush=True)
     web.run_app(build_app(state), host="127.0.0.1", port=args.port, access_log=None, print=None, backlog=1024)
 

@@ -9,6 +9,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from oversight.models.retry import RetryStats
 from oversight.records import GameRecord
 
 
@@ -22,9 +23,17 @@ def _human(n: float) -> str:
 
 class RunProgress:
     def __init__(
-        self, total: int, already_done: int, label: str, stream: TextIO | None = None, live: bool = True
+        self,
+        total: int,
+        already_done: int,
+        label: str,
+        stream: TextIO | None = None,
+        live: bool = True,
+        retries: RetryStats | None = None,
     ) -> None:
         self.stream = stream or sys.stderr
+        #: the run's retried model calls: counted here, summed up in one line at the end
+        self.retries = retries or RetryStats()
         self.total = total
         self.done = already_done
         self.failed = 0
@@ -39,7 +48,10 @@ class RunProgress:
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[failed]} failed · {task.fields[tokens]} tokens · {task.fields[rate]}"),
+                TextColumn(
+                    "{task.fields[failed]} failed{task.fields[retries]} · {task.fields[tokens]} tokens"
+                    " · {task.fields[rate]}"
+                ),
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
                 console=Console(file=self.stream),
@@ -54,7 +66,8 @@ class RunProgress:
         return f"{played / elapsed:.2f} games/s" if elapsed > 0 and played else "- games/s"
 
     def _fields(self) -> dict[str, str]:
-        return {"failed": str(self.failed), "tokens": _human(self.tokens), "rate": self._rate()}
+        retries = f" · {self.retries.total:,} retries" if self.retries.total else ""
+        return {"failed": str(self.failed), "retries": retries, "tokens": _human(self.tokens), "rate": self._rate()}
 
     def _line(self) -> None:
         step = max(1, self.total // 10)
@@ -62,8 +75,10 @@ class RunProgress:
             return
         self._next_line = (self.done // step + 1) * step
         f = self._fields()
+        retried = f", {self.retries.total:,} retries" if self.retries.total else ""
         print(
-            f"{self.label}: {self.done}/{self.total} games, {f['failed']} failed, {f['tokens']} tokens, {f['rate']}",
+            f"{self.label}: {self.done}/{self.total} games, {f['failed']} failed{retried}, {f['tokens']} tokens, "
+            f"{f['rate']}",
             file=self.stream,
             flush=True,
         )
@@ -80,3 +95,5 @@ class RunProgress:
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
+        if summary := self.retries.summary():
+            print(f"oversight: {summary}", file=self.stream, flush=True)

@@ -48,7 +48,7 @@ def test_429_retry_after_is_honoured(
 ) -> None:
     server.state.retry_after = "0.3"
     server.inject("429")
-    with caplog.at_level(logging.WARNING, logger="oversight.models.openai_backend"):
+    with caplog.at_level(logging.INFO, logger="oversight.models.retry"):  # each retry's detail: --verbose
         assert complete("openai/echo").text == "hello there"
     assert "HTTP 429" in caplog.text
     assert "retrying in 0.30s" in caplog.text

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar, overload
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from oversight.errors import UserError
+from oversight.models.concurrency import AdaptiveLimiter
+from oversight.models.retry import RetryStats
+
+N = TypeVar("N", int, float)
 
 
 class ChatMessage(BaseModel):
@@ -103,18 +107,48 @@ class ModelSpec:
             )
         return cls(raw=raw, provider=provider, name=name, params=params)
 
+    @overload
+    def positive(self, key: str, kind: type[N], default: N) -> N: ...
+    @overload
+    def positive(self, key: str, kind: type[N], default: None = None) -> N | None: ...
+
+    def positive(self, key: str, kind: type[N], default: N | None = None) -> N | None:
+        """Setting ``key`` as a positive, finite ``int`` or ``float``; ``default`` when the spec does not set it."""
+        if key not in self.params:
+            return default
+        raw = self.params[key]
+        what = "integer" if kind is int else "number"
+        where = f"model spec {self.raw!r}: {key} must be a positive {what}"
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise UserError(f"{where} (could not convert {raw!r})") from None
+        if not (math.isfinite(value) and value > 0):
+            raise UserError(f"{where}, not {raw}")
+        return value
+
 
 @dataclass
 class BackendOptions:
-    """Run-wide settings every backend may use."""
+    """Run-wide settings every backend may use; backends created with the same options share their state."""
 
+    #: most requests in flight at once to any one endpoint (each endpoint's own limit adapts below it)
     max_connections: int = 64
+    #: seconds of the server's work per call (see :mod:`oversight.models.concurrency`)
     timeout: float = 120.0
     max_attempts: int = 6
     requests_per_second: float | None = None
     #: seconds before the first retry; later retries wait exponentially longer, with jitter
     backoff: float = 0.5
-    connection_slots: asyncio.Semaphore | None = None
+    #: endpoint (base URL) → its limiter, shared by every backend made with these options
+    limiters: dict[str, AdaptiveLimiter] = field(default_factory=dict)
+    retries: RetryStats = field(default_factory=RetryStats)
+
+    def limiter(self, url: str) -> AdaptiveLimiter:
+        """The requests in flight to ``url``, whichever model they are for."""
+        if url not in self.limiters:
+            self.limiters[url] = AdaptiveLimiter(self.max_connections)
+        return self.limiters[url]
 
 
 class ModelBackend(ABC):

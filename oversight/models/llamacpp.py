@@ -29,6 +29,7 @@ from oversight.models.base import (
     ModelBackend,
     ModelSpec,
 )
+from oversight.models.concurrency import AdaptiveLimiter
 from oversight.models.openai_backend import OpenAIBackend
 from oversight.weights import ALIASES, resolve_gguf
 
@@ -47,16 +48,6 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _positive_int(spec: ModelSpec, key: str, default: int) -> int:
-    try:
-        value = int(spec.params.get(key, default))
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise UserError(f"model spec {spec.raw!r}: {key} must be a positive integer")
-    return value
-
-
 class LlamaCppBackend(ModelBackend):
     provider: ClassVar[str] = "llamacpp"
     known_params: ClassVar[frozenset[str]] = frozenset({"slots", "ctx", "threads"})
@@ -69,16 +60,14 @@ class LlamaCppBackend(ModelBackend):
             raise UserError(f"model spec {spec.raw!r}: the llamacpp backend needs xllamacpp (pip install xllamacpp)") from None
         self._xllamacpp = xllamacpp
         self.path = resolve_gguf(spec.name)  # unknown alias, missing or corrupt file: fail before the run starts
-        self.slots = _positive_int(spec, "slots", min(options.max_connections, MAX_SLOTS))
-        self.ctx = _positive_int(spec, "ctx", DEFAULT_CTX_PER_SLOT)
-        self.threads = _positive_int(spec, "threads", _cores())
+        self.slots = spec.positive("slots", int, min(options.max_connections, MAX_SLOTS))
+        self.ctx = spec.positive("ctx", int, DEFAULT_CTX_PER_SLOT)
+        self.threads = spec.positive("threads", int, _cores())
         alias = ALIASES.get(spec.name)
         weights = {"sha256": alias.sha256} if alias else {"path": str(self.path.resolve()), "size": self.path.stat().st_size}
         self._identity = {"provider": self.provider, "model": spec.name, **weights, "runtime": f"xllamacpp {version('xllamacpp')}"}
         self._inner: OpenAIBackend | None = None
         self._start_lock = asyncio.Lock()
-        # admit no more requests than slots, so a request's timeout runs while it is served, not while it queues
-        self._admission = asyncio.Semaphore(self.slots)
 
     def cache_identity(self) -> dict[str, Any]:
         # the weights and the runtime decide the response; the port and the slot count do not
@@ -86,13 +75,15 @@ class LlamaCppBackend(ModelBackend):
 
     async def complete(self, messages: list[ChatMessage], settings: GenerationSettings, sample: int) -> Completion:
         inner = self._inner or await self._start()
-        async with self._admission:
-            return await inner.complete(messages, settings, sample)
+        return await inner.complete(messages, settings, sample)
 
     async def _start(self) -> OpenAIBackend:
         async with self._start_lock:
             if self._inner is None:
                 url = await asyncio.to_thread(self._launch)
+                # as many requests in flight as the server has slots, never more and not adapted: none waits in the
+                # server's queue, and its timeout runs while it is served
+                self.options.limiters[url] = AdaptiveLimiter(self.slots, start=self.slots, adaptive=False)
                 options = dataclasses.replace(self.options, timeout=max(self.options.timeout, MIN_TIMEOUT))
                 inner_spec = ModelSpec(raw=self.spec.raw, provider="openai", name=self.spec.name, params={"base_url": url})
                 self._inner = OpenAIBackend(inner_spec, options)

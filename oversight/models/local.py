@@ -6,7 +6,9 @@ arrives within a few milliseconds, up to ``?batch=N``, becomes one left-padded `
 thread, so the event loop stays free. Only requests with the same sampling settings share a batch, and greedy
 outputs equal one-at-a-time outputs (each row is cut at its own end of sequence and ``max_tokens``). With
 ``logprobs`` set, each token comes with its log-probability and the top alternatives from the raw logits.
-torch and transformers are imported on first use, on the worker thread.
+A batch that runs out of memory is tried again, with backoff, in batches half its size
+(:mod:`oversight.models.retry`); any other failure fails its calls. torch and transformers are imported on
+first use, on the worker thread.
 """
 
 from __future__ import annotations
@@ -34,12 +36,15 @@ from oversight.models.base import (
     TopLogprob,
     Usage,
 )
+from oversight.models.retry import GaveUp, RetryPolicy
 from oversight.weights import ALIASES, resolve_gguf
 
 MAX_BATCH = 16
 #: how long the first request of a batch waits for others; tiny next to the seconds one generate takes
 GATHER_WAIT = 0.005
 DEFAULT_TOP_LOGPROBS = 5
+#: how torch (CUDA or CPU allocator) says a batch did not fit
+_OOM_MESSAGES = ("out of memory", "can't allocate memory")
 
 
 @dataclass
@@ -58,6 +63,17 @@ def _batch_key(settings: GenerationSettings) -> tuple[Any, ...]:
     if settings.temperature == 0:  # greedy decoding ignores the sampling knobs
         return (settings.logprobs, 0.0, None, None, settings.stop)
     return (settings.logprobs, settings.temperature, settings.top_p, settings.seed, settings.stop)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """The one failure worth another attempt here: the batch that hit it is halved, so the retry fits better."""
+    if isinstance(exc, MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(m in str(exc) for m in _OOM_MESSAGES)
+
+
+def _reason(exc: BaseException) -> str:
+    return "out of memory"
 
 
 class LocalBackend(ModelBackend):
@@ -83,12 +99,10 @@ class LocalBackend(ModelBackend):
             self.folder, self.gguf_file = gguf.parent, gguf.name
             alias = ALIASES.get(spec.name)
             identity = {"sha256": alias.sha256} if alias else {"path": str(gguf.resolve()), "size": gguf.stat().st_size}
-        try:
-            self.max_batch = int(spec.params.get("batch", min(options.max_connections, MAX_BATCH)))
-        except ValueError:
-            self.max_batch = 0
-        if self.max_batch < 1:
-            raise UserError(f"model spec {spec.raw!r}: batch must be a positive integer")
+        self.max_batch = spec.positive("batch", int, min(options.max_connections, MAX_BATCH))
+        self.retry = RetryPolicy(
+            options.max_attempts, options.backoff, _out_of_memory, reason=_reason, stats=options.retries
+        )
         self._identity = {"provider": self.provider, "model": spec.name, **identity, "runtime": f"transformers {version('transformers')}"}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oversight-local")
         self._load_lock = asyncio.Lock()
@@ -116,12 +130,23 @@ class LocalBackend(ModelBackend):
             tokenize=True,
             return_dict=True,
         )["input_ids"]
-        job = _Job(list(prompt), settings, asyncio.get_running_loop().create_future())
-        self._pending.append(job)
-        self._arrived.set()
-        if self._batcher is None:
-            self._batcher = asyncio.create_task(self._serve())
-        return await job.future
+
+        async def attempt() -> Completion:
+            job = _Job(list(prompt), settings, asyncio.get_running_loop().create_future())
+            self._pending.append(job)
+            self._arrived.set()
+            if self._batcher is None:
+                self._batcher = asyncio.create_task(self._serve())
+            return await job.future
+
+        try:
+            return await self.retry.call(self.spec.raw, attempt)
+        except GaveUp as exc:
+            raise ModelCallError(f"{self.spec.raw}: {exc}") from None
+        except ModelCallError:
+            raise
+        except Exception as exc:
+            raise ModelCallError(f"{self.spec.raw}: generation failed: {type(exc).__name__}: {exc}") from None
 
     def _load(self) -> None:
         import torch
@@ -172,11 +197,12 @@ class LocalBackend(ModelBackend):
             self.batch_sizes[len(batch)] += 1
             try:
                 results = await loop.run_in_executor(self._executor, self._generate, batch)
-            except Exception as exc:  # the batch's games fail; the batcher serves the next batch
-                failure = ModelCallError(f"{self.spec.raw}: generation failed: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # the batch's calls get the error; the batcher serves the next batch
+                if _out_of_memory(exc):
+                    self.max_batch = max(1, len(batch) // 2)
                 for job in batch:
                     if not job.future.done():
-                        job.future.set_exception(failure)
+                        job.future.set_exception(exc)
                 continue
             for job, completion in zip(batch, results, strict=True):
                 if not job.future.done():  # its game may have been cancelled meanwhile

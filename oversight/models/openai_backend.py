@@ -1,26 +1,23 @@
 """``openai/<model>``: any OpenAI-compatible chat server through the official SDK.
 
 Endpoints come from the spec (``?base_url=URL1,URL2``), ``OPENAI_BASE_URL`` (comma-separated) or the SDK's
-default. Requests go to the endpoint with the fewest requests in flight, so adding a replica adds throughput.
-The SDK's own retries are off: ours honour ``Retry-After``, back off with jitter and give up after a bounded
+default. Each endpoint's requests in flight adapt to what it can take (:mod:`oversight.models.concurrency`), and a
+request goes to the endpoint with the most room, so adding a replica adds throughput. The SDK's own retries are
+off: ours (:mod:`oversight.models.retry`) honour ``Retry-After``, back off with jitter and give up after a bounded
 number of attempts, and a rejected key or unknown model stops the run at once instead of failing every game.
 """
 
 from __future__ import annotations
 
-import contextlib
-import email.utils
 import json
-import logging
 import os
-import time
 from typing import Any, ClassVar
 
+import aiohttp
 import httpx2
 import openai
 from asyncio_throttle import Throttler
 from openai.types.chat import ChatCompletion
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from oversight.errors import FatalRunError, UserError
 from oversight.models.base import (
@@ -35,22 +32,27 @@ from oversight.models.base import (
     TopLogprob,
     Usage,
 )
+from oversight.models.concurrency import AdaptiveLimiter, ServerTimeout, Ticket
+from oversight.models.retry import GaveUp, RetryPolicy
 from oversight.secrets import env_secret, redact
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: servers such as vLLM or llama.cpp accept any key; the SDK insists on having one
 PLACEHOLDER_KEY = "no-key-required"
-MAX_RETRY_AFTER = 60.0
+#: statuses by which a server says it has more than it can take: fewer requests in flight, then
+OVERLOAD_STATUSES = frozenset({408, 429, 503, 504})
+#: what a connection that was accepted and then closed under a request looks like, per transport
+_DROPPED = (ConnectionResetError, BrokenPipeError, aiohttp.ServerDisconnectedError, httpx2.RemoteProtocolError)
 
-log = logging.getLogger(__name__)
 
 class GarbageResponse(Exception):
     """The server answered 200 with something that is not a usable chat completion."""
 
+
 class _Endpoint:
-    def __init__(self, base_url: str, requests_per_second: float | None) -> None:
+    def __init__(self, base_url: str, requests_per_second: float | None, limiter: AdaptiveLimiter) -> None:
         self.base_url = base_url
-        self.in_flight = 0
+        self.limiter = limiter
         self.client: openai.AsyncOpenAI | None = None
         # asyncio-throttle counts requests per period; a fractional rate becomes one request per 1/rate seconds
         self.throttler: Throttler | None = None
@@ -60,38 +62,53 @@ class _Endpoint:
             else:
                 self.throttler = Throttler(rate_limit=1, period=1.0 / requests_per_second)
 
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    if (ms := headers.get("retry-after-ms")) is not None:
-        with contextlib.suppress(ValueError):
-            return float(ms) / 1000
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, when.timestamp() - time.time()) if when else None
 
 def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in (408, 409, 429) or exc.status_code >= 500
     return isinstance(
-        exc, (openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError, GarbageResponse)
+        exc,
+        (
+            ServerTimeout,
+            openai.APIConnectionError,
+            openai.APIResponseValidationError,
+            json.JSONDecodeError,
+            GarbageResponse,
+        ),
     )
 
-def _describe(exc: BaseException) -> str:
+
+def _is_overload(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
-        return f"HTTP {exc.status_code}: {exc.message}"
-    if isinstance(exc, openai.APITimeoutError):
-        return "request timed out"
+        return exc.status_code in OVERLOAD_STATUSES
+    return isinstance(exc, openai.APITimeoutError) and _broken_connection(exc) is None
+
+
+def _broken_connection(exc: BaseException) -> str | None:
+    """``refused`` or ``dropped`` when that is what lies under a connection error; the aiohttp transport reports
+    both as timeouts."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "refused"
+        if isinstance(cause, _DROPPED):
+            return "dropped"
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """What a retry is counted under in the run's summary line."""
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}"
+    if isinstance(exc, openai.APIConnectionError) and (broken := _broken_connection(exc)):
+        return f"connection {broken}"
+    if isinstance(exc, (ServerTimeout, openai.APITimeoutError)):
+        return "timed out"
     if isinstance(exc, openai.APIConnectionError):
-        return f"connection error: {exc.__cause__ or exc}"
-    return f"{type(exc).__name__}: {exc}"
+        return "connection error"
+    return "malformed reply"
+
 
 class OpenAIBackend(ModelBackend):
     provider: ClassVar[str] = "openai"
@@ -111,14 +128,17 @@ class OpenAIBackend(ModelBackend):
                 raise UserError(f"model spec {spec.raw!r}: {key_env} is not set (environment or .env)")
             key = PLACEHOLDER_KEY
         self._api_key = key
-        try:
-            rps = float(params["rps"]) if "rps" in params else options.requests_per_second
-            self.timeout = float(params.get("timeout", options.timeout))
-            self.max_attempts = int(params.get("max_attempts", options.max_attempts))
-        except ValueError as exc:
-            raise UserError(f"model spec {spec.raw!r}: {exc}") from None
-        self._endpoints = [_Endpoint(url, rps) for url in urls]
-        self._backoff = wait_exponential_jitter(multiplier=options.backoff, max=20.0, jitter=options.backoff)
+        rps = spec.positive("rps", float, options.requests_per_second)
+        self.timeout = spec.positive("timeout", float, options.timeout)
+        self.retry = RetryPolicy(
+            spec.positive("max_attempts", int, options.max_attempts),
+            options.backoff,
+            _is_retryable,
+            describe=self._describe,
+            reason=_reason,
+            stats=options.retries,
+        )
+        self._endpoints = [_Endpoint(url, rps, options.limiter(url)) for url in urls]
         self._next = 0
 
     def cache_identity(self) -> dict[str, Any]:
@@ -128,50 +148,55 @@ class OpenAIBackend(ModelBackend):
     def _client(self, endpoint: _Endpoint) -> openai.AsyncOpenAI:
         if endpoint.client is None:
             limit = self.options.max_connections
+            # only connecting is timed here: the reply is timed by the limiter's clock, which leaves out the time a
+            # request waits behind our own in the server's queue
+            timeout = httpx2.Timeout(None, connect=self.timeout)
             endpoint.client = openai.AsyncOpenAI(
                 base_url=endpoint.base_url,
                 api_key=self._api_key,
                 max_retries=0,
-                timeout=self.timeout,
+                timeout=timeout,
                 http_client=openai.DefaultAioHttpClient(
                     limits=httpx2.Limits(max_connections=limit, max_keepalive_connections=limit),
-                    timeout=self.timeout,
+                    timeout=timeout,
                 ),
             )
         return endpoint.client
 
     def _pick_endpoint(self) -> _Endpoint:
-        # least in flight, starting the scan at a rotating index so ties spread evenly
+        # the most room for another request, starting the scan at a rotating index so ties spread evenly
         n = len(self._endpoints)
         start, self._next = self._next, (self._next + 1) % n
-        return min((self._endpoints[(start + i) % n] for i in range(n)), key=lambda e: e.in_flight)
+        return min((self._endpoints[(start + i) % n] for i in range(n)), key=lambda e: e.limiter.load)
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if exc is not None and (after := _retry_after(exc)) is not None:
-            return min(after, MAX_RETRY_AFTER)
-        return self._backoff(state)
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        delay = state.next_action.sleep if state.next_action else 0.0
-        reason = _describe(exc) if exc else "no result"
-        log.warning(redact(f"{self.spec.raw}: attempt {state.attempt_number} failed ({reason}); retrying in {delay:.2f}s"))
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, openai.APIStatusError):
+            return f"HTTP {exc.status_code}: {exc.message}"
+        if isinstance(exc, openai.APIConnectionError):
+            broken = _broken_connection(exc)
+            if broken == "refused":
+                return f"connection refused by {str(exc.request.url).removesuffix('/chat/completions')}"
+            if broken == "dropped":
+                return "connection dropped"
+            if isinstance(exc, openai.APITimeoutError):
+                return f"connection timed out after {self.timeout:g} s"
+            return f"connection error: {exc.__cause__ or exc}"
+        if isinstance(exc, ServerTimeout):
+            return str(exc)
+        return f"{type(exc).__name__}: {exc}"
 
     async def complete(self, messages: list[ChatMessage], settings: GenerationSettings, sample: int) -> Completion:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_attempts),
-            wait=self._wait,
-            retry=retry_if_exception(_is_retryable),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
         endpoint = self._endpoints[0]
+
+        async def attempt() -> Completion:
+            nonlocal endpoint
+            endpoint = self._pick_endpoint()
+            return await self._request(endpoint, messages, settings)
+
         try:
-            async for attempt in retrying:
-                with attempt:
-                    endpoint = self._pick_endpoint()
-                    return await self._request(endpoint, messages, settings)
+            return await self.retry.call(self.spec.raw, attempt)
+        except GaveUp as exc:
+            raise ModelCallError(redact(f"{self.spec.raw} at {endpoint.base_url}: {exc}")) from None
         except openai.APIStatusError as exc:
             where = f"{self.spec.raw} at {endpoint.base_url}"
             if exc.status_code in (401, 403):
@@ -182,15 +207,7 @@ class OpenAIBackend(ModelBackend):
                 raise FatalRunError(
                     f"{where}: not found (HTTP 404); check the model name and base URL ({redact(exc.message)})"
                 ) from None
-            if _is_retryable(exc):
-                raise ModelCallError(redact(f"{where}: gave up after {self.max_attempts} attempts: {_describe(exc)}"))
-            raise ModelCallError(redact(f"{where}: request rejected: {_describe(exc)}")) from None
-        except (openai.APIError, json.JSONDecodeError, GarbageResponse) as exc:
-            where = f"{self.spec.raw} at {endpoint.base_url}"
-            raise ModelCallError(
-                redact(f"{where}: gave up after {self.max_attempts} attempts: {_describe(exc)}")
-            ) from None
-        raise AssertionError("unreachable: tenacity either returns or raises")
+            raise ModelCallError(redact(f"{where}: request rejected: {self._describe(exc)}")) from None
 
     async def _request(self, endpoint: _Endpoint, messages: list[ChatMessage], settings: GenerationSettings) -> Completion:
         kwargs: dict[str, Any] = {
@@ -209,17 +226,17 @@ class OpenAIBackend(ModelBackend):
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = settings.top_logprobs or 5
         client = self._client(endpoint)
-        slots = self.options.connection_slots or contextlib.nullcontext()
-        async with slots:
-            async with endpoint.throttler or contextlib.nullcontext():
-                endpoint.in_flight += 1
-                try:
-                    # the SDK's own client, auth, errors and response model, without re-validating a body we built
-                    # from plain strings and numbers (a quarter of the SDK's CPU per call)
-                    response = await client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion)
-                finally:
-                    endpoint.in_flight -= 1
-        return _parse(response)
+
+        async def send(ticket: Ticket) -> Completion:
+            # the SDK's own client, auth, errors and response model, without re-validating a body we built
+            # from plain strings and numbers (a quarter of the SDK's CPU per call)
+            response = await client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion)
+            completion = _parse(response)
+            ticket.size = completion.usage.completion_tokens
+            return completion
+
+        pace = endpoint.throttler.acquire if endpoint.throttler else None
+        return await endpoint.limiter.call(send, self.timeout, _is_overload, pace)
 
     async def aclose(self) -> None:
         for endpoint in self._endpoints:
