@@ -5,23 +5,41 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from collections.abc import Callable
-from typing import Any, TypeVar
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
 
 from oversight import __version__
+from oversight.defaults import MAX_CONNECTIONS, REPORT_GAMES, SHOWN_GAMES
 from oversight.errors import UserError
 from oversight.secrets import load_dotenv_file
+
+if TYPE_CHECKING:
+    from oversight.runner import RunResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_AUDIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: how a command that plays games ends, by the run's status
+RUN_EXIT_CODES: dict[str, int] = {"complete": 0, "incomplete": 3, "failed": 4, "interrupted": EXIT_INTERRUPTED}
+RUN_EXIT_HELP = """\b
+Exit codes:
+  0    every game is complete
+  2    bad input, or something that would fail every game (a rejected
+       API key, a broken template, the human judge's input closed):
+       nothing more is played; one line on stderr says why
+  3    some games failed: rerunning the same command plays them again
+  4    every game failed (rerunning the same command plays them again)
+  130  stopped by Ctrl-C or SIGTERM: rerunning the same command resumes
+"""
 
 
 def _parse_roles(values: tuple[str, ...]) -> dict[str, str]:
@@ -48,16 +66,36 @@ def _parse_settings(values: tuple[str, ...], **flags: int | None) -> dict[str, A
     return options
 
 
+class GameCount(click.ParamType):
+    """A number of games, or ``all`` (given to the command as None)."""
+
+    name = "N|all"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | None:
+        if value == "all":
+            return None
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            count = -1
+        if count < 0:
+            self.fail(f"{value!r} is neither a number of games nor 'all'", param, ctx)
+        return count
+
+
 def execution_options(max_connections_default: int | None) -> Callable[[F], F]:
     """--max-connections, --no-cache, --timeout and --max-attempts: how to run, not what to play."""
 
     def decorate(command: F) -> F:
         for option in reversed([
-            click.option("--max-connections", type=click.IntRange(min=1), default=max_connections_default,
-                         show_default=max_connections_default is not None, help="Most model requests in flight at once."),
+            click.option("--max-connections", type=click.IntRange(min=1, max=MAX_CONNECTIONS),
+                         default=max_connections_default,
+                         show_default=max_connections_default is not None,
+                         help="Most model requests in flight to one endpoint (each starts at 4 and adapts up to it)."),
             click.option("--no-cache", is_flag=True, help="Do not read or write the response cache."),
             click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120.0, show_default=True,
-                         help="Seconds per model call before it is retried."),
+                         help="Seconds of the server's work per model call (not counting time queued behind "
+                              "our own requests) before it is retried."),
             click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True,
                          help="Attempts per model call (429, 5xx, timeouts, connection errors)."),
         ]):
@@ -69,11 +107,15 @@ def execution_options(max_connections_default: int | None) -> Callable[[F], F]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="oversight")
-def cli() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Log every retried model call, not only the run's summary of them.")
+def cli(verbose: bool) -> None:
     """Run scalable-oversight protocols between LLM agents and a judge, and score the transcripts."""
+    if verbose:
+        # our own loggers only: the HTTP clients log every request at INFO
+        logging.getLogger("oversight").setLevel(logging.INFO)
 
 
-@cli.command()
+@cli.command(epilog=RUN_EXIT_HELP)
 @click.argument("protocol")
 @click.option("--task", help="Built-in task name or a JSONL/CSV file (default: the protocol's own, e.g. mini-stories).")
 @click.option("--limit", type=click.IntRange(min=1), help="Play only the first N items.")
@@ -109,7 +151,6 @@ def run(
 ) -> None:
     """Play PROTOCOL on every item of a task and score it."""
     from oversight.runner import RunConfig, execute
-    from oversight.show import print_run_result
 
     try:
         config = RunConfig(
@@ -132,12 +173,10 @@ def run(
         err = exc.errors()[0]
         raise UserError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
     result = asyncio.run(execute(config, ["oversight", *sys.argv[1:]]))
-    print_run_result(result)
-    if result.status == "interrupted":
-        sys.exit(EXIT_INTERRUPTED)
+    _end(result)
 
 
-@cli.command()
+@cli.command(epilog=RUN_EXIT_HELP)
 @click.argument("config_path", metavar="[CONFIG]", required=False, type=click.Path(path_type=Path))
 @click.option("--limit", type=click.IntRange(min=1), help="Play only the first N items (overrides the config).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: results/tournament-<name>-<hash>).")
@@ -155,11 +194,10 @@ def tournament(
 ) -> None:
     """Play a tournament from a TOML CONFIG (default: the built-in demo) and print the ratings."""
     from oversight.runner import Execution, execute_plan
-    from oversight.show import print_run_result
-    from oversight.tournament import add_ratings, default_config_text, load_config, plan_tournament
+    from oversight.tournament import add_ratings, config_text, load_config, plan_tournament
 
     if print_config:
-        click.echo(config_path.read_text(encoding="utf-8") if config_path else default_config_text(), nl=False)
+        click.echo(config_text(config_path), nl=False)
         return
     config, _ = load_config(config_path)
     run_plan = plan_tournament(config, limit)
@@ -171,12 +209,10 @@ def tournament(
         max_attempts=max_attempts,
     )
     result = asyncio.run(execute_plan(run_plan, execution, ["oversight", *sys.argv[1:]], summarise=add_ratings))
-    print_run_result(result)
-    if result.status == "interrupted":
-        sys.exit(EXIT_INTERRUPTED)
+    _end(result)
 
 
-@cli.command("judge")
+@cli.command("judge", epilog=RUN_EXIT_HELP)
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
 @click.option("--judge", "judges", multiple=True, metavar="SPEC",
               help="The new judge: a model spec, 'human', module:attr or file.py:attr; repeat for an ensemble.")
@@ -195,46 +231,63 @@ def judge_command(
     from oversight.rejudge import plan_rejudge
     from oversight.tournament import add_ratings
     from oversight.runner import Execution, execute_plan
-    from oversight.show import print_run_result
 
     run_plan = plan_rejudge(run_dir, list(judges))
     execution = Execution(
         out=out, max_connections=max_connections, cache=not no_cache, timeout=timeout, max_attempts=max_attempts
     )
     result = asyncio.run(execute_plan(run_plan, execution, ["oversight", *sys.argv[1:]], summarise=add_ratings))
-    print_run_result(result)
-    if result.status == "interrupted":
-        sys.exit(EXIT_INTERRUPTED)
+    _end(result)
 
 
 @cli.command()
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
 @click.argument("game_id", required=False)
-def show(run_dir: Path, game_id: str | None) -> None:
-    """Read a run's games in the terminal; with GAME_ID, one game's transcript."""
+@click.option("--prompts", "with_prompts", is_flag=True,
+              help="With GAME_ID: also print the messages each model call sent, from the response cache.")
+@click.option("--games", type=GameCount(), default=SHOWN_GAMES, show_default=True,
+              help="Without GAME_ID: list the first N games of the run ('all' for every game).")
+def show(run_dir: Path, game_id: str | None, with_prompts: bool, games: int | None) -> None:
+    """Read a run's summary and games in the terminal; with GAME_ID (an id prefix is enough), one game's transcript."""
     from oversight.runfolder import RunFolder
-    from oversight.show import print_game, print_run
+    from oversight.show import find_game, print_game, print_prompts, print_run
 
     folder = RunFolder.open_existing(run_dir)
     if game_id is None:
-        print_run(folder)
+        if with_prompts:
+            raise UserError("show --prompts: give the GAME_ID whose calls to print")
+        print_run(folder, games)
         return
-    matches = [r for r in folder.records() if r.game_id.startswith(game_id)]
-    if not matches:
-        raise UserError(f"{run_dir}: no game {game_id!r}")
-    if len(matches) > 1:
-        raise UserError(f"{run_dir}: {game_id!r} matches {len(matches)} games; give more of the id")
-    print_game(matches[0])
+    record = find_game(folder, game_id)
+    print_game(record)
+    if with_prompts:
+        print_prompts(record)
+
+
+@cli.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+def repair(run_dir: Path) -> None:
+    """Drop the unreadable lines of RUN's transcript log (a write cut short), keeping every whole game record."""
+    from oversight.runfolder import RunFolder
+    from oversight.runlock import RunLock
+
+    folder = RunFolder.open_existing(run_dir)
+    with RunLock.acquire(folder.path, hint="wait for it to finish"):
+        kept, dropped = folder.repair()
+    records = f"{kept} game record{'' if kept == 1 else 's'}"
+    click.echo(f"{run_dir}: kept {records}, dropped {dropped} unreadable line{'' if dropped == 1 else 's'}")
 
 
 @cli.command()
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="HTML file to write (default: RUN/report.html).")
-def report(run_dir: Path, out: Path | None) -> None:
-    """Write one self-contained HTML report of a run: summary, ratings and every transcript."""
+@click.option("--games", type=GameCount(), default=REPORT_GAMES, show_default=True,
+              help="Transcripts of a fixed sample of N games, spread over the protocols ('all' for every game).")
+def report(run_dir: Path, out: Path | None, games: int | None) -> None:
+    """Write one self-contained HTML report of a run: summary and ratings of every game, and transcripts."""
     from oversight.report import write_report
 
-    click.echo(write_report(run_dir, out))
+    click.echo(write_report(run_dir, out, games))
 
 
 @cli.command()
@@ -313,8 +366,24 @@ def audit(task: str, as_json: bool, seed: int, limit: int | None) -> None:
         sys.exit(EXIT_AUDIT_FAILED)
 
 
+def _end(result: RunResult) -> None:
+    """Print the run's tables and last line, and exit with the code of how it ended."""
+    from oversight.show import print_run_result
+
+    print_run_result(result)
+    sys.exit(RUN_EXIT_CODES[result.status])
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="oversight: %(message)s")
+    # Ctrl-C and SIGTERM stop at once wherever they land (exit 130); while games play, the orchestrator takes them
+    # over to cancel the games in flight and keep every finished record
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stop)
     load_dotenv_file()
     try:
         cli.main(args=argv, prog_name="oversight", standalone_mode=False)

@@ -12,7 +12,7 @@ import contextlib
 import gc
 import signal
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Literal
+from typing import Any, Literal
 
 from oversight.errors import FatalRunError
 from oversight.progress import RunProgress
@@ -50,11 +50,12 @@ async def play_all(
             task.cancel()
 
     loop = asyncio.get_running_loop()
-    handled = []
+    handled: list[tuple[signal.Signals, Any]] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, on_signal)
-            handled.append(sig)
+            handled.append((sig, previous))
     # thousands of short-lived request and record objects would trigger many full collections, each rescanning
     # everything alive since start-up: collect less often while games play
     threshold = gc.get_threshold()
@@ -66,6 +67,9 @@ async def play_all(
         raise errors.exceptions[0] from None
     finally:
         gc.set_threshold(*threshold)
-        for sig in handled:
+        for sig, previous in handled:
             loop.remove_signal_handler(sig)
+            # removing resets the signal to Python's default; what the process had before applies again
+            if previous is not None:
+                signal.signal(sig, previous)
     return "interrupted" if interrupted.is_set() else "complete"

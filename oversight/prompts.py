@@ -3,21 +3,31 @@
 A template renders to chat messages through its blocks: ``{% block system %}`` and ``{% block user %}``
 become a system and a user message (a template without blocks is one user message). Templates render in
 Jinja's sandbox with strict undefined variables, so a user template cannot reach Python internals and a
-misspelt variable is an error naming the template and the variable, not an empty string.
+misspelt variable is an error naming the template and the variable, not an empty string. Any error while rendering
+(``{{ 1/0 }}``, an include of a missing template) stops the run in one line naming the template: every game would
+render it and fail the same way.
 """
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from oversight.errors import FatalRunError, UserError
 from oversight.models.base import ChatMessage
 
 _MESSAGE_BLOCKS = ("system", "user")
+
+
+def _line(template: jinja2.Template, exc: BaseException) -> str:
+    """" line N": where in ``template`` rendering raised (for an error inside an included template, the include)."""
+    lines = [n for frame, n in traceback.walk_tb(exc.__traceback__) if frame.f_code.co_filename == template.filename]
+    return f" line {template.get_corresponding_lineno(lines[-1])}" if lines else ""
 
 
 def builtin_prompts_dir() -> Path:
@@ -72,10 +82,36 @@ class PromptLibrary:
                 if content:
                     messages.append(ChatMessage(role=block, content=content))  # type: ignore[arg-type]
             return messages
+        except jinja2.TemplateSyntaxError as exc:  # in a template it includes or extends
+            raise FatalRunError(f"prompt template {exc.name!r} line {exc.lineno}: {exc.message}") from None
+        except jinja2.TemplateNotFound as exc:  # an include or extends of a missing template
+            missing = f"template {exc.name!r} not found in {self._where()}"
+            raise FatalRunError(f"prompt template {name!r}{_line(template, exc)}: {missing}") from None
         except jinja2.UndefinedError as exc:
-            raise FatalRunError(f"prompt template {name!r}: {exc.message}") from None
+            raise FatalRunError(f"prompt template {name!r}{_line(template, exc)}: {exc.message}") from None
         except jinja2.exceptions.SecurityError as exc:
-            raise FatalRunError(f"prompt template {name!r}: not allowed in the sandbox ({exc})") from None
+            refused = f"not allowed in the sandbox ({exc})"
+            raise FatalRunError(f"prompt template {name!r}{_line(template, exc)}: {refused}") from None
+        except Exception as exc:  # the template's own expressions ({{ 1/0 }}): every game would fail alike
+            failure = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            raise FatalRunError(f"prompt template {name!r}{_line(template, exc)}: {failure}") from None
 
     def names(self) -> list[str]:
         return sorted(self._env.list_templates(extensions=["j2"]))
+
+    def sources(self, folder: str) -> dict[str, str]:
+        """The source of every template under ``folder/`` and of every template those include or extend, as this
+        library resolves each name (a user folder's file before the built-in one)."""
+        pending = [name for name in self.names() if name.startswith(f"{folder}/")]
+        found: dict[str, str] = {}
+        while pending:
+            name = pending.pop()
+            if name in found:
+                continue
+            try:
+                found[name] = self._env.loader.get_source(self._env, name)[0]  # type: ignore[union-attr]
+                referenced = jinja2.meta.find_referenced_templates(self._env.parse(found[name]))
+            except (jinja2.TemplateNotFound, jinja2.TemplateSyntaxError):
+                continue  # reported when the template is loaded, before the run starts
+            pending += [ref for ref in referenced if ref]  # None: a name computed while rendering
+        return found

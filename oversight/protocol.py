@@ -7,6 +7,7 @@ template and asks the role's model; it never sees HTTP, files or the cache.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -43,15 +44,20 @@ PROTOCOLS = Registry(
 )
 
 
+#: bounds on the counts a user sets, so a typo (rounds=100000000) is an error, not a game that never ends
+MAX_ROUNDS = 100
+MAX_TOKENS = 32_768
+
+
 class ProtocolOptions(BaseModel):
     """Settings that change how games are played; all of them are part of a run's fingerprint."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rounds: int = Field(default=2, ge=1)
+    rounds: int = Field(default=2, ge=1, le=MAX_ROUNDS)
     #: play every item in every seating (True) or in one, drawn per item from the run's seed and balanced (False)
     both_seatings: bool = True
-    max_tokens: int = Field(default=300, gt=0)
+    max_tokens: int = Field(default=300, gt=0, le=MAX_TOKENS)
     temperature: float = Field(default=0.0, ge=0.0)
 
 
@@ -157,11 +163,14 @@ class GameContext:
 
         ``spec`` overrides the role's model (an ensemble judge asks each member's model under the judge role).
         """
+        # every call lets the event loop run first, so a stop (Ctrl-C, SIGTERM) lands between two calls even when
+        # answers come from the process itself (scripted policies) or from the cache, which never wait
+        await asyncio.sleep(0)
         prompts = self._role_prompts.get(role, self._prompts)
         messages = prompts.render(f"{self.template_dir}/{template or role}.j2", variables)
         spec = spec or self.roles[role]
-        completion = await self._pool.complete(spec, messages, settings, sample)
-        self.calls.append(ModelCall(role=role, model=spec, usage=completion.usage, cached=completion.cached))
+        key, completion = await self._pool.call(spec, messages, settings, sample)
+        self.calls.append(ModelCall(role=role, model=spec, usage=completion.usage, cached=completion.cached, key=key))
         return completion
 
 
@@ -206,10 +215,12 @@ class Protocol(ABC):
     async def play(self, game: GameSetup, ctx: GameContext) -> GameOutcome:
         """Play one game to the end; raise to have it recorded as failed."""
 
-    def metrics(self, records: Sequence[GameRecord]) -> dict[str, Any]:
-        """Protocol-specific figures for ``summary.json`` (beyond counts and judge accuracy)."""
+    def metrics(self, records: Iterable[GameRecord]) -> dict[str, Any]:
+        """Protocol-specific figures for ``summary.json`` (beyond counts and judge accuracy).
+
+        ``records`` is a stream read from the log, to be read once and not kept: a run may hold 100,000 games."""
         return {}
 
-    def artifacts(self, records: Sequence[GameRecord]) -> dict[str, list[dict[str, Any]]]:
-        """Extra JSONL files for the run folder, by file name (e.g. distilled training pairs)."""
+    def artifacts(self, records: Iterable[GameRecord]) -> dict[str, list[dict[str, Any]]]:
+        """Extra JSONL files for the run folder, by file name (e.g. distilled training pairs), from one pass."""
         return {}

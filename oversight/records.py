@@ -27,6 +27,8 @@ class ModelCall(BaseModel):
     model: str
     usage: Usage
     cached: bool = False
+    #: sha256 of the request, the response cache's key: ``show RUN GAME --prompts`` finds its messages by it
+    key: str | None = None
 
 
 class Turn(BaseModel):
@@ -101,6 +103,22 @@ class GameRecord(BaseModel):
     finished_at: datetime
 
 
+#: how a run stands: ``incomplete`` some games failed, ``failed`` every game failed (a rerun plays failed games
+#: again); ``interrupted`` stopped before its games or its summary were done; ``aborted`` stopped by a condition
+#: that would fail every game (``error`` says which)
+RunStatus = Literal["running", "complete", "incomplete", "failed", "interrupted", "aborted"]
+
+
+class GameCounts(BaseModel):
+    """A run's games when it last stopped: planned = complete + failed + pending."""
+
+    planned: int
+    complete: int
+    failed: int
+    #: not played yet (the run was stopped)
+    pending: int
+
+
 class RunManifest(BaseModel):
     schema_version: int = SCHEMA_VERSION
     run_id: str
@@ -108,14 +126,22 @@ class RunManifest(BaseModel):
     config: dict[str, Any]
     #: fingerprint of the settings that decide which games exist and how they are played
     config_hash: str
+    #: the fingerprint part by part (protocol, roles, judge, task, each template, …), to say which one changed
+    fingerprint_parts: dict[str, str] = Field(default_factory=dict)
     models: dict[str, str]
     package_version: str
+    #: the commit of the package's source, when it runs from a git checkout
+    git_revision: str | None = None
+    #: versions of the installed packages that shape results (openai, xllamacpp, transformers, torch)
+    packages: dict[str, str] = Field(default_factory=dict)
     python_version: str
     seed: int
     started_at: datetime
     ended_at: datetime | None = None
-    status: Literal["running", "complete", "interrupted", "aborted"] = "running"
+    status: RunStatus = "running"
     error: str | None = None
+    #: the games' tally when the run last stopped (none while it runs, or when it stopped before its summary)
+    games: GameCounts | None = None
     #: for a re-judged run: the run folder whose games it judged again
     source_run: str | None = None
 

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from oversight.errors import UserError
+from oversight.fingerprint import common_parts, digest, fingerprint, judge_part, template_parts
 from oversight.judges import load_judge
 from oversight.prompts import PromptLibrary
 from oversight.protocol import PROTOCOLS, GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
 from oversight.records import GameRecord, Turn
 from oversight.runfolder import RunFolder
-from oversight.runner import Entry, RunPlan, fingerprint, make_protocol
+from oversight.runner import Entry, RunPlan, make_protocol
 from oversight.tasks import TaskItem, TaskSet, load_task
 
 #: kinds of turns that belong to the game rather than to the old judge's verdict
@@ -102,13 +103,19 @@ def plan_rejudge(run_dir: Path, judges: list[str]) -> RunPlan:
     entry = Entry(protocol=protocol, roles={"judge": spec}, judge=judge, prompts=PromptLibrary(),
                   players={"judge": judge.describe()})
     entry.validate()
-    digest = fingerprint({"source": manifest.config_hash, "run": manifest.run_id, "judge": spec})
+    task_set = task or TaskSet(name=str(manifest.config.get("task", "stored")), items=[])
+    parts = {
+        "source run": digest({"run": manifest.run_id, "config_hash": manifest.config_hash}),
+        "judge": judge_part(spec),
+        **common_parts(task_set, manifest.seed),
+        **template_parts(entry.prompts, [protocol.template_dir or protocol.name]),
+    }
     return RunPlan(
         entries=[entry],
-        task=task or TaskSet(name=str(manifest.config.get("task", "stored")), items=[]),
+        task=task_set,
         items=[],
-        fingerprint=digest,
-        default_out=run_dir.parent / f"{run_dir.name}-judged-{digest[:8]}",
+        fingerprint_parts=parts,
+        default_out=run_dir.parent / f"{run_dir.name}-judged-{fingerprint(parts)[:8]}",
         config={"source_run": str(run_dir), "judge": spec},
         seed=manifest.seed,
     )

@@ -1,7 +1,11 @@
-"""A run folder on disk: ``run.json``, ``transcripts.jsonl`` (append-only, fsynced) and ``summary.json``.
+"""A run folder on disk: ``run.json``, ``transcripts.jsonl`` (append-only, fsynced), ``summary.json`` and
+``index.json`` (where each game's line starts, rebuilt whenever it no longer matches the log).
 
 A crash can leave at most a torn last line; opening the folder repairs it. Resuming drops failed games
-(they are played again) by rewriting the log atomically, so each game id appears at most once.
+(they are played again) by rewriting the log atomically, so each game id appears at most once. Both happen only
+under the folder's lock (:mod:`oversight.runlock`), so no other process is appending to the log being rewritten.
+Any other unreadable line is reported, and ``oversight repair`` drops it. Everything written passes through
+:func:`oversight.secrets.redact_json`.
 """
 
 from __future__ import annotations
@@ -9,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from oversight.errors import UserError
-from oversight.records import GameRecord, RunManifest, RunSummary
+from oversight.errors import UserError, unreadable_record
+from oversight.records import SCHEMA_VERSION, GameRecord, RunManifest, RunSummary
+from oversight.secrets import redact_json
+from oversight.transcript_index import INDEX, LogIndex, build_index
 
 MANIFEST = "run.json"
 TRANSCRIPTS = "transcripts.jsonl"
@@ -31,22 +38,33 @@ def write_json_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def read_records(path: Path) -> list[GameRecord]:
-    """Every whole record in a transcript log; a torn final line (from a crash) is ignored."""
+def iter_records(path: Path) -> Iterator[GameRecord]:
+    """Every whole record in a transcript log, one at a time; a torn final line (from a crash) is ignored."""
     if not path.exists():
-        return []
-    records = []
-    lines = path.read_bytes().split(b"\n")
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            records.append(GameRecord.model_validate_json(raw))
-        except ValidationError as exc:
-            if number == len(lines):  # no newline after it: the write was cut short
-                break
-            raise UserError(f"{path}:{number}: not a game record ({exc.errors()[0]['msg']})") from None
-    return records
+        return
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = GameRecord.model_validate_json(raw)
+            except ValidationError as exc:
+                if not raw.endswith(b"\n"):  # no newline after it: the write was cut short
+                    return
+                raise unreadable_record(f"{path}:{number}", path.parent, exc.errors()[0]["msg"]) from None
+            yield record
+
+
+def read_at(path: Path, offsets: Iterable[int]) -> Iterator[GameRecord]:
+    """The records whose lines start at these byte offsets (from the log's index), in the order given."""
+    with open(path, "rb") as handle:
+        for offset in offsets:
+            handle.seek(offset)
+            try:
+                record = GameRecord.model_validate_json(handle.readline())
+            except ValidationError as exc:
+                raise unreadable_record(f"{path}: byte {offset}", path.parent, exc.errors()[0]["msg"]) from None
+            yield record
 
 
 class RunFolder:
@@ -55,6 +73,7 @@ class RunFolder:
         self.manifest_path = path / MANIFEST
         self.transcripts_path = path / TRANSCRIPTS
         self.summary_path = path / SUMMARY
+        self.index_path = path / INDEX
 
     @classmethod
     def open_existing(cls, path: Path) -> RunFolder:
@@ -70,7 +89,7 @@ class RunFolder:
             raise UserError(f"{self.manifest_path}: unreadable run manifest ({exc.__class__.__name__})") from None
 
     def write_manifest(self, manifest: RunManifest) -> None:
-        write_json_atomic(self.manifest_path, manifest.model_dump_json(indent=2))
+        write_json_atomic(self.manifest_path, redact_json(manifest.model_dump_json(indent=2), indent=2))
 
     def read_summary(self) -> RunSummary | None:
         if not self.summary_path.is_file():
@@ -78,19 +97,47 @@ class RunFolder:
         return RunSummary.model_validate_json(self.summary_path.read_text(encoding="utf-8"))
 
     def write_summary(self, summary: RunSummary) -> None:
-        write_json_atomic(self.summary_path, summary.model_dump_json(indent=2))
+        write_json_atomic(self.summary_path, redact_json(summary.model_dump_json(indent=2), indent=2))
 
     def write_artifact(self, name: str, rows: list[dict[str, Any]]) -> None:
         """A protocol's extra JSONL file (``name`` is a bare file name chosen by the protocol)."""
         if Path(name).name != name or not name.endswith(".jsonl"):
             raise ValueError(f"artifact name {name!r} must be a bare *.jsonl file name")
-        write_json_atomic(self.path / name, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        lines = (redact_json(json.dumps(row, ensure_ascii=False)) + "\n" for row in rows)
+        write_json_atomic(self.path / name, "".join(lines))
+
+    def iter_records(self) -> Iterator[GameRecord]:
+        return iter_records(self.transcripts_path)
 
     def records(self) -> list[GameRecord]:
-        return read_records(self.transcripts_path)
+        """Every record at once, for the few callers that need them together; others stream ``iter_records``."""
+        return list(self.iter_records())
+
+    def index(self) -> LogIndex:
+        """The log's index (:mod:`oversight.transcript_index`): read while it matches the log, else rebuilt."""
+        if not self.transcripts_path.exists():
+            return LogIndex()
+        try:
+            index = LogIndex.model_validate_json(self.index_path.read_bytes())
+            if index.schema_version == SCHEMA_VERSION and index.matches(self.transcripts_path):
+                return index
+        except (OSError, ValidationError):
+            pass  # missing, or half-written by another reader at the same moment: rebuilt below
+        index = build_index(self.transcripts_path)
+        try:
+            write_json_atomic(self.index_path, index.model_dump_json())
+        except OSError:
+            pass  # a read-only run folder can still be read; its index then lives in memory only
+        return index
+
+    def records_at(self, offsets: Iterable[int]) -> Iterator[GameRecord]:
+        return read_at(self.transcripts_path, offsets)
 
     def prepare_resume(self) -> list[GameRecord]:
-        """Keep the complete games (first copy of each), drop failed ones and any torn line; return the kept."""
+        """Keep the complete games (first copy of each), drop failed ones and any torn line; return the kept.
+
+        Only under the folder's lock: the log is replaced, and a process appending to the old one would lose games.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
         records = self.records()
         kept: dict[str, GameRecord] = {}
@@ -98,9 +145,35 @@ class RunFolder:
             if record.status == "complete":
                 kept.setdefault(record.game_id, record)
         if len(kept) != len(records) or self._has_torn_tail():
-            lines = "".join(r.model_dump_json() + "\n" for r in kept.values())
+            lines = "".join(redact_json(r.model_dump_json()) + "\n" for r in kept.values())
             write_json_atomic(self.transcripts_path, lines)
         return list(kept.values())
+
+    def repair(self) -> tuple[int, int]:
+        """Drop every line of the log that is not a whole game record, keeping the others byte for byte; only
+        under the folder's lock. Returns (records kept, lines dropped)."""
+        if not self.transcripts_path.exists():
+            return 0, 0
+        kept = dropped = 0
+        tmp = self.transcripts_path.with_name(f".{TRANSCRIPTS}.tmp")
+        with open(self.transcripts_path, "rb") as source, open(tmp, "wb") as target:
+            for raw in source:
+                if not raw.strip():
+                    continue
+                try:
+                    GameRecord.model_validate_json(raw)
+                except ValidationError:
+                    dropped += 1
+                    continue
+                target.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                kept += 1
+            target.flush()
+            os.fsync(target.fileno())
+        if dropped:
+            os.replace(tmp, self.transcripts_path)
+        else:
+            tmp.unlink()
+        return kept, dropped
 
     def _has_torn_tail(self) -> bool:
         if not self.transcripts_path.exists() or self.transcripts_path.stat().st_size == 0:
@@ -126,7 +199,7 @@ class TranscriptWriter:
 
     async def append(self, record: GameRecord) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((record.model_dump_json().encode() + b"\n", future))
+        self._pending.append((redact_json(record.model_dump_json()).encode() + b"\n", future))
         self._wakeup.set()
         # shielded: a game cancelled now (Ctrl-C) still has its finished record written
         await asyncio.shield(future)

@@ -7,34 +7,35 @@ many. Every entry's games go into the same run folder and the same transcript lo
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import hashlib
-import json
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from oversight import __version__
-from oversight.defaults import RESULTS_DIR, default_role_spec
+from oversight.defaults import MAX_CONNECTIONS, default_role_spec, default_run_dir
 from oversight.errors import FatalRunError, UserError
+from oversight.fingerprint import common_parts, describe_change, digest, fingerprint, judge_part, template_parts
 from oversight.judges import Judge, load_judge
 from oversight.judges.ensemble import SEPARATOR
 from oversight.models.base import BackendOptions, ModelSpec
-from oversight.models.cache import ResponseCache, default_cache_dir
+from oversight.models.cache import ResponseCache, default_cache_path
 from oversight.models.pool import ModelPool
-from oversight.orchestrator import play_all
+from oversight.orchestrator import Outcome, play_all
 from oversight.progress import RunProgress
 from oversight.prompts import PromptLibrary
 from oversight.protocol import PROTOCOLS, GameContext, GameSetup, PlayStyle, Protocol
-from oversight.records import GameRecord, RunManifest, RunSummary, utc_now
+from oversight.provenance import git_revision, package_versions
+from oversight.ratings import GameResult, game_result
+from oversight.records import GameCounts, GameRecord, RunManifest, RunStatus, RunSummary, utc_now
 from oversight.runfolder import RunFolder, TranscriptWriter
-from oversight.scoring import summarize
-from oversight.secrets import redact
+from oversight.runlock import RunLock
+from oversight.scoring import SummaryTally
+from oversight.secrets import redact, remember_url_credentials
 from oversight.tasks import TaskItem, TaskSet, load_task
 
 
@@ -55,7 +56,7 @@ class RunConfig(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     seed: int = 0
     out: Path | None = None
-    max_connections: int = Field(default=64, ge=1)
+    max_connections: int = Field(default=64, ge=1, le=MAX_CONNECTIONS)
     cache: bool = True
     prompts: Path | None = None
     timeout: float = Field(default=120.0, gt=0)
@@ -119,19 +120,46 @@ class RunPlan:
     entries: list[Entry]
     task: TaskSet
     items: list[TaskItem]
-    fingerprint: str
+    #: what decides the games, part by part (see :mod:`oversight.fingerprint`)
+    fingerprint_parts: dict[str, str]
     default_out: Path
     #: the configuration as written to run.json
     config: dict[str, Any]
     seed: int = 0
 
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.fingerprint_parts)
+
 
 @dataclass
 class RunResult:
     folder: RunFolder
-    status: Literal["complete", "interrupted"]
+    #: ``complete``, ``incomplete`` (some games failed), ``failed`` (every game) or ``interrupted``
+    status: RunStatus
     summary: RunSummary
     manifest: RunManifest
+
+    def outcome(self) -> str:
+        """The command's last line: how the run ended and what rerunning the same command does."""
+        where = f"transcripts in {self.folder.transcripts_path}"
+        if self.status == "interrupted":
+            return f"interrupted: rerun the same command to resume · {where}"
+        if self.status == "complete":
+            return f"complete · {where}"
+        failed, games = self.summary.failed, self.summary.games
+        counted = f"all {failed} games" if self.status == "failed" else f"{failed} of {games} games"
+        return f"{self.status}: {counted} failed; rerun the same command to play them again · {where}"
+
+
+def run_status(played: Outcome, summary: RunSummary) -> RunStatus:
+    """How a run stands once its summary is written: a failed game makes it incomplete, or failed when no game is
+    complete."""
+    if played == "interrupted":
+        return "interrupted"
+    if not summary.failed:
+        return "complete"
+    return "incomplete" if summary.complete else "failed"
 
 
 @dataclass
@@ -157,18 +185,6 @@ def make_protocol(name: str, options: dict[str, Any]) -> Protocol:
 def check_items(protocol: Protocol, task: TaskSet, items: Sequence[TaskItem]) -> None:
     if protocol.needs_choices and (open_ended := next((i for i in items if not i.multiple_choice), None)):
         raise UserError(f"task {task.name!r} item {open_ended.id!r}: {protocol.name} needs choices")
-
-
-def task_identity(task: TaskSet, seed: int) -> dict[str, str]:
-    if task.source == "built-in":
-        return {"task": task.name, "seed": str(seed)}
-    digest = hashlib.sha256(Path(task.source).read_bytes()).hexdigest()
-    return {"task": str(Path(task.source).resolve()), "sha256": digest}
-
-
-def fingerprint(decisive: dict[str, Any]) -> str:
-    """Hash of the settings that decide which games exist and how they are played."""
-    return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def resolve_roles(protocol: Protocol, config: RunConfig) -> dict[str, str]:
@@ -201,21 +217,19 @@ def plan(config: RunConfig) -> RunPlan:
     judge = load_judge(roles["judge"]) if protocol.uses_judge and "judge" in roles else None
     entry = Entry(protocol=protocol, roles=roles, judge=judge, prompts=PromptLibrary(config.prompts))
     entry.validate()
-    digest = fingerprint(
-        {
-            "protocol": config.protocol,
-            "task": task_identity(task, config.seed),
-            "roles": roles,
-            "options": protocol.options.model_dump(mode="json"),
-            "prompts": str(config.prompts.resolve()) if config.prompts else None,
-        }
-    )
+    parts = {
+        "protocol settings": digest({"name": config.protocol, "options": protocol.options.model_dump(mode="json")}),
+        "models": digest({role: spec for role, spec in roles.items() if judge is None or role != "judge"}),
+        **({"judge": judge_part(roles["judge"])} if judge is not None else {}),
+        **common_parts(task, config.seed),
+        **template_parts(entry.prompts, [protocol.template_dir or protocol.name]),
+    }
     return RunPlan(
         entries=[entry],
         task=task,
         items=items,
-        fingerprint=digest,
-        default_out=RESULTS_DIR / f"{config.protocol}-{task.name}-{digest[:8]}",
+        fingerprint_parts=parts,
+        default_out=default_run_dir(config.protocol, task.name, fingerprint(parts)[:8]),
         config=config.model_dump(mode="json"),
         seed=config.seed,
     )
@@ -302,20 +316,22 @@ async def execute_plan(
     run: RunPlan,
     execution: Execution,
     command: list[str],
-    summarise: Callable[[RunSummary, list[GameRecord]], None] | None = None,
+    summarise: Callable[[RunSummary, list[GameResult]], None] | None = None,
 ) -> RunResult:
-    """Play a plan into its run folder; ``summarise`` may add figures to the summary before it is written."""
+    """Play a plan into its run folder; ``summarise`` may add figures to the summary before it is written, from
+    every game's compact result (the records themselves are not held: a run may have 100,000 games)."""
     options = BackendOptions(
         max_connections=execution.max_connections,
         timeout=execution.timeout,
         max_attempts=execution.max_attempts,
-        connection_slots=asyncio.Semaphore(execution.max_connections),
     )
-    cache = ResponseCache(default_cache_dir() / "responses.sqlite") if execution.cache else None
+    cache = ResponseCache(default_cache_path()) if execution.cache else None
     pool = ModelPool(options, cache)
+    lock: RunLock | None = None
     try:
         for entry in run.entries:
             for spec in entry.model_specs():
+                remember_url_credentials(spec)
                 pool.backend(spec)  # unknown providers and policies fail here, before anything is written
         players = {id(entry): GamePlayer(entry, pool) for entry in run.entries}
         owner: dict[str, GamePlayer] = {}  # game id → the entry's player
@@ -328,20 +344,25 @@ async def execute_plan(
         # the first phase's games are planned before the folder exists, so an item a protocol refuses writes nothing
         first = [s for entry in run.entries for s in setups_of(entry, 0, [])]
         folder = RunFolder(execution.out or run.default_out)
+        # held until the run ends: a second process on this folder is refused, so the log has one writer
+        lock = RunLock.acquire(folder.path)
         manifest = _start_manifest(folder, run, command)
         done = {record.game_id for record in folder.prepare_resume()}
         phases = max(entry.protocol.phases for entry in run.entries)
         expected = len(first) * phases
         live = not any(getattr(entry.judge, "uses_terminal", False) for entry in run.entries)
         label = run.entries[0].protocol.name if len(run.entries) == 1 else f"{len(run.entries)} matchups"
-        progress = RunProgress(expected, len(done), f"{label} on {run.task.name}", live=live)
+        progress = RunProgress(expected, len(done), f"{label} on {run.task.name}", live=live, retries=options.retries)
         writer = TranscriptWriter(folder.transcripts_path)
         planned: set[str] = set()
-        status: Literal["complete", "interrupted"] = "interrupted"
+        status: Outcome = "interrupted"
         try:
             for phase in range(phases):
-                # later phases read what earlier ones produced; the first needs nothing from the log
-                earlier = [r for r in folder.records() if r.phase < phase and r.game_id in planned] if phase else []
+                # later phases read what earlier ones produced (only of protocols that play them); the first, nothing
+                phased = {entry.protocol.name for entry in run.entries if entry.protocol.phases > phase}
+                earlier = [
+                    r for r in folder.records_at(folder.index().offsets_of(phased, planned)) if r.phase < phase
+                ] if phase else []
                 setups = first if phase == 0 else [
                     s for entry in run.entries if entry.protocol.phases > phase
                     for s in setups_of(entry, phase, earlier)
@@ -351,43 +372,77 @@ async def execute_plan(
                 status = await play_all(
                     todo, lambda s: owner[s.game_id](s), writer, progress, concurrency=execution.max_connections * 2
                 )
+                # played: 100,000 setups hold ~90 MB, which the next phase or the summary can use instead
+                setups.clear()
+                todo.clear()
                 if status == "interrupted":
                     break
         except FatalRunError as exc:
             manifest.status, manifest.error = "aborted", redact(str(exc))
             raise
         finally:
-            await writer.close()
-            progress.close()
-            records = [r for r in folder.records() if r.game_id in planned]
-            summary = _summarise(folder, run, records, max(expected, len(planned)))
-            if summarise is not None:
-                summarise(summary, records)
-            folder.write_summary(summary)
             manifest.ended_at = utc_now()
             if manifest.status == "running":
-                manifest.status = status
+                # until its summary is written: a run stopped from here on is finished by a rerun
+                manifest.status = "interrupted"
+            folder.write_manifest(manifest)
+            await writer.close()
+            progress.close()
+            results: list[GameResult] = []
+            summary = _summarise(folder, run, planned, max(expected, len(planned)), results if summarise else None)
+            if summarise is not None:
+                summarise(summary, results)
+            folder.write_summary(summary)
+            if manifest.status != "aborted":
+                manifest.status = run_status(status, summary)
+            manifest.games = GameCounts(
+                planned=summary.games, complete=summary.complete, failed=summary.failed, pending=summary.pending
+            )
             folder.write_manifest(manifest)
     finally:
         await pool.aclose()
-    return RunResult(folder=folder, status=status, summary=summary, manifest=manifest)
+        if lock is not None:
+            lock.release()
+    return RunResult(folder=folder, status=run_status(status, summary), summary=summary, manifest=manifest)
 
 
-def _summarise(folder: RunFolder, run: RunPlan, records: list[GameRecord], planned: int) -> RunSummary:
-    summary = summarize(folder.path.name, records, planned=planned, skipped=run.task.skipped)
+def _summarise(
+    folder: RunFolder, run: RunPlan, planned: set[str], games: int, results: list[GameResult] | None
+) -> RunSummary:
+    """The summary of the planned games in one pass over the log, protocol by protocol (through its index): each
+    record is read once, counted, given to its protocol's metrics and, when ``results`` is a list, kept there as a
+    compact result. Only protocol artifacts (``ida``'s distilled pairs) read their protocol's games again."""
+    tally = SummaryTally()
+    index = folder.index()
+    metrics: dict[str, dict[str, Any]] = {}
     by_protocol: dict[str, Protocol] = {}
     for entry in run.entries:
         by_protocol.setdefault(entry.protocol.name, entry.protocol)
-    for name in sorted({r.protocol for r in records} | set(by_protocol)):
+    for name in sorted(set(index.protocols) | set(by_protocol)):
+        offsets = index.offsets_of({name}, planned)
+        if not offsets:
+            continue
         # records may come from a protocol the plan does not play itself (re-judged games)
         protocol = by_protocol.get(name) or make_protocol(name, {})
-        mine = [r for r in records if r.protocol == name]
-        if not mine:
-            continue
-        summary.metrics[name] = protocol.metrics(mine)
-        for artifact, rows in protocol.artifacts(mine).items():
+        stream = _counted(folder.records_at(offsets), tally, results)
+        metrics[name] = protocol.metrics(stream)
+        for _ in stream:  # the games a protocol's metrics did not read still count in the summary
+            pass
+        for artifact, rows in protocol.artifacts(folder.records_at(offsets)).items():
             folder.write_artifact(artifact, rows)
+    summary = tally.summary(folder.path.name, planned=games, skipped=run.task.skipped)
+    summary.metrics = metrics
     return summary
+
+
+def _counted(
+    records: Iterator[GameRecord], tally: SummaryTally, results: list[GameResult] | None
+) -> Iterator[GameRecord]:
+    for record in records:
+        tally.add(record)
+        if results is not None:
+            results.append(game_result(record))
+        yield record
 
 
 async def execute(config: RunConfig, command: list[str]) -> RunResult:
@@ -407,11 +462,8 @@ def _start_manifest(folder: RunFolder, run: RunPlan, command: list[str]) -> RunM
         previous = folder.read_manifest()
         started_at = previous.started_at
         if previous.config_hash != run.fingerprint:
-            raise UserError(
-                f"{folder.path}: holds a run with other settings (protocol, task, models, rounds or prompts); "
-                "use another --out to start a new run"
-            )
-    folder.path.mkdir(parents=True, exist_ok=True)
+            change = describe_change(previous.fingerprint_parts, run.fingerprint_parts)
+            raise UserError(f"{folder.path}: holds a run with other settings: {change}; use another --out")
     models: dict[str, str] = {}
     for entry in run.entries:
         for role, spec in entry.roles.items():
@@ -421,8 +473,11 @@ def _start_manifest(folder: RunFolder, run: RunPlan, command: list[str]) -> RunM
         command=[redact(arg) for arg in command],
         config=run.config,
         config_hash=run.fingerprint,
+        fingerprint_parts=run.fingerprint_parts,
         models=models,
         package_version=__version__,
+        git_revision=git_revision(),
+        packages=package_versions(),
         python_version=platform.python_version(),
         seed=run.seed,
         started_at=started_at,

@@ -12,6 +12,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from oversight.defaults import SHOWN_GAMES
+from oversight.errors import UserError
+from oversight.models.cache import ResponseCache, default_cache_path
 from oversight.records import GameRecord, Interval, RunSummary
 from oversight.runfolder import RunFolder
 from oversight.scoring import group_name
@@ -163,8 +166,7 @@ def print_run_result(result: RunResult) -> None:
     for table in ratings_tables(result.summary):
         console.print(table)
     console.print(usage_table(result.summary))
-    status = "interrupted: rerun the same command to resume" if result.status == "interrupted" else "complete"
-    console.print(Text(f"{status} · transcripts in {result.folder.transcripts_path}"))
+    console.print(Text(result.outcome()), soft_wrap=True)  # one line, however long the folder's path
 
 
 def _verdict_text(record: GameRecord) -> Text:
@@ -181,7 +183,19 @@ def _verdict_text(record: GameRecord) -> Text:
     return Text(f"{label}{suffix}", style=style)
 
 
-def print_run(folder: RunFolder) -> None:
+def find_game(folder: RunFolder, prefix: str) -> GameRecord:
+    """The game whose id starts with ``prefix``, read through the log's index; no match, or several, is an error."""
+    index = folder.index()
+    matches = index.with_prefix(prefix)
+    if not matches:
+        raise UserError(f"{folder.path}: no game {prefix!r}")
+    if len(matches) > 1:
+        raise UserError(f"{folder.path}: {prefix!r} matches {len(matches)} games; give more of the id")
+    return next(folder.records_at([index.last_offset(matches[0])]))
+
+
+def print_run(folder: RunFolder, games: int | None = SHOWN_GAMES) -> None:
+    """The run's summary tables, then its first ``games`` games in log order (all of them for None)."""
     console = _console()
     manifest = folder.read_manifest()
     summary = folder.read_summary()
@@ -191,18 +205,25 @@ def print_run(folder: RunFolder) -> None:
         console.print(summary_table(summary))
         for table in [*split_tables(summary), *metric_tables(summary), *ratings_tables(summary)]:
             console.print(table)
-    games = Table(title="games", title_justify="left")
-    games.add_column("game", no_wrap=True)
+    index = folder.index()
+    listed = index.offsets[:games] if games is not None else index.offsets
+    left = len(index.offsets) - len(listed)
+    title = f"games (the first {len(listed):,} of {len(index.offsets):,})" if left else "games"
+    table = Table(title=title, title_justify="left")
+    table.add_column("game", no_wrap=True)
     for column in ("protocol", "item", "seating", "status", "verdict", "correct"):
-        games.add_column(column)
-    for record in folder.records():
+        table.add_column(column)
+    for record in folder.records_at(listed):
         seating = " ".join(f"{seat}:{choice_labels(len(record.choices))[c]}" for seat, c in record.seating.items())
         correct = "-" if record.correct is None else ("yes" if record.correct else "no")
-        games.add_row(
+        table.add_row(
             record.game_id, group_name(record), Text(record.item_id), seating, record.status, _verdict_text(record),
             correct,
         )
-    console.print(games)
+    if listed:
+        console.print(table)
+    if left:
+        console.print(Text(f"{left:,} more games not listed (--games N lists N, --games all every game)"))
 
 
 def print_game(record: GameRecord) -> None:
@@ -235,6 +256,31 @@ def print_game(record: GameRecord) -> None:
         probs = ", ".join(f"{lab} {p:.0%}" for lab, p in zip(labels, record.verdict.probabilities, strict=True))
         verdict.append(f"   probabilities: {probs} (from {record.verdict.source})")
     console.print(verdict)
+
+
+def print_prompts(record: GameRecord) -> None:
+    """The messages each of the game's model calls sent, as the response cache keeps them under the call's key."""
+    path = default_cache_path()
+    if not path.is_file():
+        raise UserError(f"{path}: no response cache, so what the calls sent is unknown (OVERSIGHT_CACHE_DIR moves it)")
+    console = _console()
+    cache = ResponseCache(path)
+    try:
+        for number, call in enumerate(record.calls, start=1):
+            cached = " · cached" if call.cached else ""
+            console.print(Text(f"\ncall {number} · {call.role} · {call.model}{cached}", style="bold"))
+            stored = cache.request(call.key) if call.key else None
+            if call.key is None:
+                console.print(Text("the record does not say which request this was (an older version wrote it)",
+                                   style="yellow"))
+            elif stored is None:
+                console.print(Text("not in the response cache: the run used --no-cache, or the cache was cleared",
+                                   style="yellow"))
+            for message in stored.messages if stored else []:
+                console.print(Text(f"[{message.role}]", style="dim"))
+                console.print(Text(message.content), soft_wrap=True)  # as sent: no wrapping added
+    finally:
+        cache.close()
 
 
 def _print_turns(console: Console, record: GameRecord) -> None:

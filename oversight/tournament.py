@@ -17,14 +17,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from oversight.defaults import RESULTS_DIR
+from oversight.defaults import MAX_CONNECTIONS, default_run_dir
 from oversight.errors import UserError
+from oversight.fingerprint import common_parts, digest, fingerprint, judge_part, template_parts
 from oversight.judges import load_judge
 from oversight.prompts import PromptLibrary
-from oversight.ratings import ratings
-from oversight.records import GameRecord, RunSummary
+from oversight.ratings import GameResult, ratings
+from oversight.records import RunSummary
 from oversight.protocol import PlayStyle
-from oversight.runner import Entry, RunPlan, check_items, fingerprint, make_protocol, task_identity
+from oversight.runner import Entry, RunPlan, check_items, make_protocol
 from oversight.tasks import load_task
 
 DEFAULT_CONFIG = "default.toml"
@@ -87,7 +88,7 @@ class TournamentConfig(BaseModel):
     judges: list[JudgeConfig] = Field(min_length=1)
     #: also let a player meet itself (always, when there is only one player)
     self_play: bool = False
-    max_connections: int = Field(default=16, ge=1)
+    max_connections: int = Field(default=16, ge=1, le=MAX_CONNECTIONS)
 
     @model_validator(mode="after")
     def _unique_names(self) -> TournamentConfig:
@@ -101,13 +102,20 @@ def default_config_text() -> str:
     return resources.files("oversight.tournaments").joinpath(DEFAULT_CONFIG).read_text(encoding="utf-8")
 
 
+def config_text(path: Path | None) -> str:
+    """The text of the config at ``path``, or of the packaged demo."""
+    try:
+        return path.read_text(encoding="utf-8") if path else default_config_text()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read tournament config ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: tournament config is not UTF-8 text (byte {exc.start})") from None
+
+
 def load_config(path: Path | None) -> tuple[TournamentConfig, Path | None]:
     """The config at ``path``, or the packaged demo; prompt folders resolve against the config's folder."""
     where = str(path) if path else f"built-in {DEFAULT_CONFIG}"
-    try:
-        text = path.read_text(encoding="utf-8") if path else default_config_text()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read tournament config ({exc.strerror})") from None
+    text = config_text(path)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -136,9 +144,9 @@ def _player_assignments(roles: list[str], config: TournamentConfig) -> list[dict
     return [dict(zip(roles, combo, strict=True)) for combo in combos]
 
 
-def add_ratings(summary: RunSummary, records: list[GameRecord]) -> None:
+def add_ratings(summary: RunSummary, games: list[GameResult]) -> None:
     """Bradley–Terry ratings of the players who met head to head, and judge accuracy, into the summary."""
-    result = ratings(records)
+    result = ratings(games)
     if result.players or result.judges:
         summary.ratings = result.model_dump(mode="json")
 
@@ -180,15 +188,25 @@ def plan_tournament(config: TournamentConfig, limit: int | None = None) -> RunPl
                 )
                 entry.validate()
                 entries.append(entry)
-    decisive = config.model_dump(mode="json", exclude={"limit", "max_connections"})
-    decisive["task"] = task_identity(task, config.seed)
-    digest = fingerprint(decisive)
+    # a player's prompts count by their content (the template parts), not by the folder's name
+    player_rows = [player.model_dump(mode="json", exclude={"prompts"}) for player in config.players]
+    parts = {
+        "protocol settings": digest(config.model_dump(mode="json", include={"protocols", "settings"})),
+        "players": digest({"players": player_rows, "self_play": config.self_play}),
+        "judge": digest([{"name": j.name, "judge": judge_part(j.spec)} for j in config.judges]),
+        **common_parts(task, config.seed),
+        **template_parts(
+            library(None),
+            [entry.protocol.template_dir or entry.protocol.name for entry in entries],
+            {player.name: library(player.prompts) for player in config.players if player.prompts},
+        ),
+    }
     return RunPlan(
         entries=entries,
         task=task,
         items=items,
-        fingerprint=digest,
-        default_out=RESULTS_DIR / f"tournament-{config.name}-{digest[:8]}",
+        fingerprint_parts=parts,
+        default_out=default_run_dir("tournament", config.name, fingerprint(parts)[:8]),
         config=config.model_dump(mode="json"),
         seed=config.seed,
     )

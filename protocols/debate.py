@@ -354,7 +354,7 @@ class DebateFamily(Protocol):
             rounds=self.options.rounds if self.seats else 0,
         )
 
-    def metrics(self, records: Sequence[GameRecord]) -> dict[str, Any]:
+    def metrics(self, records: Iterable[GameRecord]) -> dict[str, Any]:
         return debate_metrics(records)
 
 

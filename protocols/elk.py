@@ -27,7 +27,7 @@ from oversight.elk.reporters import RULES, ReporterScore, answer, score
 from oversight.elk.scenarios import Scenario, scenario_of
 from oversight.elk.world import Episode, World, run, tampering_suite
 from oversight.models.base import Completion, GenerationSettings
-from oversight.protocol import GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
+from oversight.protocol import MAX_ROUNDS, GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
 from oversight.records import GameRecord, Turn
 from oversight.tasks.items import TaskItem
 
@@ -36,7 +36,7 @@ REPORTER_TOKENS = 10
 
 
 class ElkOptions(ProtocolOptions):
-    rounds: int = Field(default=3, ge=1)
+    rounds: int = Field(default=3, ge=1, le=MAX_ROUNDS)
     #: show builder and breaker the scenario's known proposals and counterexamples as worked examples
     few_shot: bool = True
     #: generated episodes (balanced fake/real positives and alarms) a builder's reporter is scored on each round
@@ -162,7 +162,7 @@ class Elk(Protocol):
                 return Ruling(valid=valid, reason=reason)
         return Ruling(valid=None, reason="the judge gave no readable ruling")
 
-    def metrics(self, records: Sequence[GameRecord]) -> dict[str, Any]:
+    def metrics(self, records: Iterable[GameRecord]) -> dict[str, Any]:
         return elk_metrics(records)
 
 

@@ -54,11 +54,11 @@ MODES = {AMPLIFIED: "amplified", DIRECT: "direct"}
 
 class IdaOptions(ProtocolOptions):
     #: amplify → distill rounds (the run's phases); ``--iterations K``
-    iterations: int = Field(default=1, ge=1)
+    iterations: int = Field(default=1, ge=1, le=20)
     #: nodes at this depth (the root is 0) may not decompose
-    max_depth: int = Field(default=6, ge=0)
+    max_depth: int = Field(default=6, ge=0, le=20)
     #: most model calls one tree may make (the root's budget)
-    max_calls: int = Field(default=100, ge=1)
+    max_calls: int = Field(default=100, ge=1, le=10_000)
     #: a child's budget as a fraction of its parent's
     child_share: float = Field(default=0.5, gt=0.0, le=1.0)
     #: memoize sub-questions within a tree and across the run ("run"), within a tree only, or not at all
@@ -66,7 +66,7 @@ class IdaOptions(ProtocolOptions):
     #: also play every item answered directly, for the amplified-vs-direct comparison
     baseline: bool = True
     #: in-context examples (distilled pairs) per prompt from the second iteration on
-    examples: int = Field(default=3, ge=0)
+    examples: int = Field(default=3, ge=0, le=20)
 
 
 def root_question(item: TaskItem) -> str:
@@ -328,8 +328,8 @@ class Ida(Protocol):
         }
         return GameOutcome(turns=tree.turns, correct=correct, meta=meta)
 
-    def metrics(self, records: Sequence[GameRecord]) -> dict[str, Any]:
-        return ida_metrics([r for r in records if r.protocol == self.name], self.ida_options.max_calls)
+    def metrics(self, records: Iterable[GameRecord]) -> dict[str, Any]:
+        return ida_metrics((r for r in records if r.protocol == self.name), self.ida_options.max_calls)
 
-    def artifacts(self, records: Sequence[GameRecord]) -> dict[str, list[dict[str, Any]]]:
-        return sft_files([r for r in records if r.protocol == self.name])
+    def artifacts(self, records: Iterable[GameRecord]) -> dict[str, list[dict[str, Any]]]:
+        return sft_files(r for r in records if r.protocol == self.name)

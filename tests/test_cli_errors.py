@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import oversight
+from .conftest import oversight, read_lines
 
 
 def _one_line_error(result, *fragments: str) -> None:
@@ -117,3 +120,95 @@ def test_unknown_protocol_setting(workdir: Path) -> None:
 def test_open_ended_items_are_refused_by_debate(workdir: Path) -> None:
     (workdir / "open.jsonl").write_text('{"id": "1", "question": "2+2?", "answer": "4"}\n')
     _one_line_error(oversight("run", "debate", "--task", "open.jsonl"), "item '1'", "debate needs choices")
+
+
+@pytest.mark.parametrize(("template", "fragment"), [
+    ("Decide {{ 1/0 }}", "line 1: ZeroDivisionError: division by zero"),
+    ("Decide\n{% include 'nowhere.j2' %}", "line 2: template 'nowhere.j2' not found"),
+    ("Decide {{ question + 1 }}", "line 1: TypeError"),
+])
+def test_template_that_fails_while_rendering_stops_the_run(workdir: Path, template: str, fragment: str) -> None:
+    (workdir / "mine" / "debate").mkdir(parents=True)
+    (workdir / "mine" / "debate" / "judge.j2").write_text(template)
+    result = oversight("run", "debate", "--limit", "3", "--rounds", "1", "--prompts", "mine", "--out", "run")
+    _one_line_error(result, "prompt template 'debate/judge.j2'", fragment)
+    assert not (workdir / "run" / "transcripts.jsonl").read_text()
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (("run", "debate", "--rounds", "101"), "debate option rounds: Input should be less than or equal to 100"),
+    (("run", "elk", "--set", "rounds=1000"), "elk option rounds: Input should be less than or equal to 100"),
+    (("run", "debate", "--set", "max_tokens=10000000"), "debate option max_tokens"),
+    (("run", "ida", "--set", "max_calls=1000000000"), "ida option max_calls"),
+    (("run", "ida", "--iterations", "1000"), "ida option iterations"),
+    (("run", "ida", "--set", "max_depth=1000"), "ida option max_depth"),
+    (("run", "debate", "--max-connections", "100000000"), "--max-connections"),
+])
+def test_counts_beyond_their_bounds(workdir: Path, args: tuple[str, ...], fragment: str) -> None:
+    _one_line_error(oversight(*args, "--limit", "1"), fragment)
+
+
+def test_tournament_settings_beyond_their_bounds(workdir: Path) -> None:
+    (workdir / "t.toml").write_text(
+        'protocols = ["debate"]\nmax_connections = 100000000\n[settings]\nrounds = 1000\n'
+        '[[players]]\nname = "p"\nmodel = "scripted/auto"\n[[judges]]\nname = "j"\nmodel = "scripted/judge"\n'
+    )
+    _one_line_error(oversight("tournament", "t.toml"), "t.toml: max_connections")
+
+
+def test_csv_task_file_with_a_byte_order_mark(workdir: Path) -> None:
+    (workdir / "bom.csv").write_text("id,question,choices,answer\n1,q,a|b,0\n", encoding="utf-8-sig")
+    result = oversight("run", "blind", "--task", "bom.csv", "--out", "run")
+    assert result.returncode == 0, result.stderr
+
+
+def test_jsonl_task_file_with_a_byte_order_mark(workdir: Path) -> None:
+    (workdir / "bom.jsonl").write_text('{"id": "1", "question": "q", "choices": ["a", "b"], "answer": 0}\n',
+                                       encoding="utf-8-sig")
+    assert oversight("run", "blind", "--task", "bom.jsonl", "--out", "run").returncode == 0
+
+
+@pytest.mark.parametrize(("item_id", "fragment"), [
+    ("null", "bad.jsonl:2: field 'id': must be a string or an integer, not null"),
+    ("1.5", "bad.jsonl:2: field 'id': must be a string or an integer, not 1.5"),
+    ("true", "bad.jsonl:2: field 'id': must be a string or an integer, not true"),
+])
+def test_task_ids_must_be_strings_or_integers(workdir: Path, item_id: str, fragment: str) -> None:
+    good = '{"id": 7, "question": "q", "choices": ["a", "b"], "answer": 0}\n'
+    bad = f'{{"id": {item_id}, "question": "q", "choices": ["a", "b"], "answer": 0}}\n'
+    (workdir / "bad.jsonl").write_text(good + bad)
+    _one_line_error(oversight("run", "blind", "--task", "bad.jsonl"), fragment)
+
+
+def test_integer_task_ids_are_read_as_strings(workdir: Path) -> None:
+    (workdir / "ints.jsonl").write_text('{"id": 7, "question": "q", "choices": ["a", "b"], "answer": 0}\n')
+    assert oversight("run", "blind", "--task", "ints.jsonl", "--out", "run").returncode == 0
+    assert [r["item_id"] for r in read_lines(workdir / "run" / "transcripts.jsonl")] == ["7"]
+
+
+def test_json_errors_name_the_column_once(workdir: Path) -> None:
+    (workdir / "bad.jsonl").write_text('{"id": "1", "question": "q\n')
+    _one_line_error(oversight("run", "debate", "--task", "bad.jsonl"),
+                    "bad.jsonl:1: not valid JSON (Unterminated string starting at column 25)")
+
+
+def test_quality_questions_are_counted_from_1(workdir: Path) -> None:
+    article = {"article_id": "a1", "title": "t", "article": "Text.", "questions": [
+        {"question": "first?", "options": ["a", "b", "c", "d"], "gold_label": 1},
+        {"question": "second?", "options": ["a", "b", "c", "d"], "gold_label": 5},
+    ]}
+    (workdir / "quality.jsonl").write_text(json.dumps(article) + "\n")
+    _one_line_error(oversight("run", "debate", "--task", "quality.jsonl"),
+                    "quality.jsonl:1: question 2: needs 'options' and a 'gold_label' from 1 to 4")
+
+
+def test_a_plugin_judge_module_in_the_working_folder(workdir: Path) -> None:
+    """The installed command, not ``python -m`` (which puts the working folder on the path by itself)."""
+    (workdir / "local_judges.py").write_text(
+        "from oversight.judges import Verdict\n\ndef first(view):\n    return Verdict(choice=0, raw='A')\n"
+    )
+    command = Path(sys.executable).with_name("oversight")
+    args = ["run", "blind", "--limit", "1", "--judge", "local_judges:first", "--out", "run"]
+    proc = subprocess.run([str(command), *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["verdict"]["choice"] for r in read_lines(workdir / "run" / "transcripts.jsonl")] == [0]

@@ -1,7 +1,8 @@
 """A person judging in the terminal: the transcript is shown, a choice and a confidence are typed in.
 
 Games wait their turn for the one person at the keyboard; their debaters keep playing meanwhile. Works in any
-terminal, tmux included, and reads plain lines, so answers can also be piped in.
+terminal, tmux included, and reads plain lines, so answers can also be piped in. When the input ends the run
+stops, and the games not yet judged are judged when the same command is run again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from oversight.errors import FatalRunError
 from oversight.judges.base import JudgeView
 from oversight.records import Verdict
 
@@ -69,10 +71,13 @@ class HumanJudge:
         if not view.turns:
             console.print(Text("(no arguments: answer from the question alone)"))
 
-    async def _prompt(self, prompt: str) -> str | None:
+    async def _prompt(self, prompt: str) -> str:
         self._console.print(Text(prompt), end="")
         line = await _read_line(self._stdin)
-        return None if line == "" else line.strip()
+        if line == "":
+            # the judge is gone: every game left would end without a verdict, so the run stops and a rerun judges them
+            raise FatalRunError("--judge human: the input closed before the game was judged; rerun to judge it")
+        return line.strip()
 
     async def decide(self, view: JudgeView, ctx: GameContext) -> Verdict:
         self._lock = self._lock or asyncio.Lock()
@@ -81,8 +86,6 @@ class HumanJudge:
             labels = view.labels
             while True:
                 answer = await self._prompt(f"Your answer ({'/'.join(labels)}): ")
-                if answer is None:
-                    return Verdict(choice=None, raw="(input closed)")
                 if answer.upper() in labels:
                     break
                 self._console.print(Text(f"Type one of {', '.join(labels)}.", style="yellow"))

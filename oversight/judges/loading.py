@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import sys
 from pathlib import Path
@@ -41,6 +42,24 @@ def _from_file(spec: str) -> Any:
     return getattr(module, attr)
 
 
+def _from_module(spec: str) -> Any:
+    """``module:attr``, importable from the working folder as from ``python -m`` (the installed command's path
+    does not hold the working folder)."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return load_object(spec)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"--judge {spec}: cannot import ({exc})") from None
+    except Exception as exc:  # the user's module: report it in one line
+        raise UserError(f"--judge {spec}: failed to load ({type(exc).__name__}: {exc})") from None
+    finally:
+        if added:
+            sys.path.remove(cwd)
+
+
 def _adapt(target: Any, name: str) -> Judge:
     if isinstance(target, type):
         target = target()
@@ -62,11 +81,7 @@ def load_judge(spec: str) -> Judge:
         BACKENDS.get(ModelSpec.parse(spec).provider)  # an unknown provider is reported here
         return LLMJudge(spec)
     if _MODULE_ATTR.fullmatch(spec):
-        try:
-            target = load_object(spec)
-        except (ImportError, AttributeError) as exc:
-            raise UserError(f"--judge {spec}: cannot import ({exc})") from None
-        return _adapt(target, spec)
+        return _adapt(_from_module(spec), spec)
     raise UserError(
         f"--judge {spec!r}: not a model spec (PROVIDER/NAME), a judge name ({', '.join(JUDGES.names())}), "
         "module:attribute or path/to/file.py:attribute"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from oversight.models import create_backend
 from oversight.models.base import BackendOptions, ChatMessage, Completion, GenerationSettings, ModelBackend
-from oversight.models.cache import ResponseCache, cache_key
+from oversight.models.cache import ResponseCache, StoredRequest, cache_key
 
 
 class ModelPool:
@@ -21,15 +21,24 @@ class ModelPool:
     async def complete(
         self, spec: str, messages: list[ChatMessage], settings: GenerationSettings, sample: int = 0
     ) -> Completion:
+        return (await self.call(spec, messages, settings, sample))[1]
+
+    async def call(
+        self, spec: str, messages: list[ChatMessage], settings: GenerationSettings, sample: int = 0
+    ) -> tuple[str, Completion]:
+        """The request's key (the cache's, under which the cache also keeps the request) and its completion."""
         backend = self.backend(spec)
-        if self.cache is None or not backend.cacheable:
-            return await backend.complete(messages, settings, sample)
         key = cache_key(backend.cache_identity(), messages, settings, sample)
+        if self.cache is None:
+            return key, await backend.complete(messages, settings, sample)
+        self.cache.put_request(key, StoredRequest(messages=messages, settings=settings, sample=sample))
+        if not backend.cacheable:
+            return key, await backend.complete(messages, settings, sample)
         if (hit := self.cache.get(key)) is not None:
-            return hit
+            return key, hit
         completion = await backend.complete(messages, settings, sample)
         self.cache.put(key, completion)
-        return completion
+        return key, completion
 
     async def aclose(self) -> None:
         for backend in self._backends.values():

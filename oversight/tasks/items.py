@@ -54,7 +54,9 @@ def json_objects(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             row = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            # some of json's messages end in "at" ("Unterminated string starting at")
+            at = "" if exc.msg.endswith(" at") else " at"
+            raise UserError(f"{path}:{number}: not valid JSON ({exc.msg}{at} column {exc.colno})") from None
         if not isinstance(row, dict):
             raise UserError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
         yield number, row

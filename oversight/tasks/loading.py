@@ -27,8 +27,11 @@ def _first_error(path: Path, line: int, exc: ValidationError) -> UserError:
 
 
 def _item(path: Path, line: int, row: dict[str, Any], seen: set[str]) -> TaskItem:
-    if "id" in row and not isinstance(row["id"], str):
-        row = {**row, "id": str(row["id"])}
+    item_id = row.get("id")
+    if isinstance(item_id, int) and not isinstance(item_id, bool):
+        row = {**row, "id": str(item_id)}  # a numbered task file: 7 and "7" name the same item
+    elif "id" in row and not isinstance(item_id, str):
+        raise UserError(f"{path}:{line}: field 'id': must be a string or an integer, not {json.dumps(item_id)}")
     unknown = set(row) - set(_FIELDS)
     if unknown:
         raise UserError(f"{path}:{line}: unknown field(s) {', '.join(sorted(unknown))} (expected {', '.join(_FIELDS)})")
@@ -90,7 +93,7 @@ def _first_row_is_quality(text: str) -> bool:
 
 def load_task_file(path: Path) -> TaskSet:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # spreadsheet exports start with a byte-order mark
     except OSError as exc:
         raise UserError(f"{path}: cannot read task file ({exc.strerror})") from None
     except UnicodeDecodeError:

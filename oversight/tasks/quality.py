@@ -40,7 +40,8 @@ def _item(path: Path, line: int, article: dict[str, Any], index: int, question: 
         return None
     options = question.get("options")
     if not isinstance(options, list) or not isinstance(gold_label, int) or not 0 < gold_label <= len(options):
-        raise UserError(f"{path}:{line}: question {index}: needs 'options' and a 1-based 'gold_label' among them")
+        count = f"from 1 to {len(options)}" if isinstance(options, list) else "numbering one of them from 1"
+        raise UserError(f"{path}:{line}: question {index + 1}: needs 'options' and a 'gold_label' {count}")
     gold = gold_label - 1
     distractor = _best_distractor(question, gold)
     item_id = str(question.get("question_unique_id") or f"{article.get('article_id', line)}-{index}")
