@@ -148,6 +148,8 @@ class GameContext:
         self._pool = pool
         self._prompts = prompts
         self.calls: list[ModelCall] = []
+        #: turns finished so far; a protocol that appends here has them kept in the record if the game fails
+        self.turns: list[Turn] = []
 
     async def generate(
         self,

@@ -283,6 +283,7 @@ class GamePlayer:
                 status="failed",
                 seating=setup.seating,
                 error=redact(f"{type(exc).__name__}: {exc}"),
+                turns=ctx.turns,
                 calls=ctx.calls,
                 finished_at=utc_now(),
             )

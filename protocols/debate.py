@@ -170,7 +170,7 @@ class DebateFamily(Protocol):
         if ctx.judge is None:
             raise RuntimeError(f"{self.name} needs a judge")
         item = game.item
-        turns: list[Turn] = []
+        turns = ctx.turns
         seating = dict(game.seating)
         if self.rules.open:
             seating = await self._choose(game, ctx, turns)

@@ -220,3 +220,16 @@ def test_help_documents_the_exit_codes() -> None:
     for command in ("run", "tournament", "judge"):
         text = oversight(command, "--help").stdout
         assert "Exit codes" in text and "130" in text and " 3 " in text and " 4 " in text, text
+
+
+def test_a_failed_game_keeps_the_turns_it_finished(workdir: Path) -> None:
+    (workdir / "judges.py").write_text(FLAKY_JUDGE)
+    result = oversight("run", "debate", "--limit", "2", "--rounds", "2", "--judge", "judges.py:unreachable",
+                       "--out", "run")
+    assert result.returncode == 4, result.stderr
+    records = read_lines(workdir / "run" / "transcripts.jsonl")
+    assert records and all(r["status"] == "failed" for r in records)
+    for record in records:
+        arguments = [t for t in record["turns"] if t["meta"].get("kind") == "argument"]
+        assert len(arguments) == 4  # two rounds of two debaters, all played before the judge failed
+        assert "unreachable" in record["error"]
