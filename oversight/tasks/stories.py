@@ -110,6 +110,21 @@ def fact_sentence(frame: str, clause: str) -> str:
     return frame.format(cond=clause, Cond=clause[0].upper() + clause[1:])
 
 
+def twin_passages(
+    rng: random.Random, plans: Sequence[str], fillers: Sequence[str], facts: Sequence[str], clauses: Sequence[str]
+) -> list[tuple[int, list[str]]]:
+    """The sentences of a twin pair's two passages, as (branch the fact settles, sentences): both share one
+    shuffled order of the plans, the fillers and the fact's slot, and differ only in the fact; which twin comes
+    first is drawn."""
+    body: list[str | None] = [*plans, None, *fillers]  # None marks where the fact goes
+    rng.shuffle(body)
+    frame = rng.choice(facts)
+    return [
+        (branch, [fact_sentence(frame, clauses[branch]) if s is None else s for s in body])
+        for branch in rng.sample((0, 1), 2)
+    ]
+
+
 def balanced_plan(rng: random.Random, families: Sequence[F], pairs: int) -> list[tuple[F, bool]]:
     """(family, whether branch 0 leads to choice A) for each pair: every combination equally often, shuffled."""
     plan = [(family, first) for family in families for first in (True, False)]
@@ -127,14 +142,11 @@ def _twins(rng: random.Random, pair: int, family: Family, branch_zero_first: boo
         rng.choice(_PLANS).format(owner=owner, cond=clauses[b], obj=obj, place=places[b]) for b in (0, 1)
     ]
     fillers = [f.format(other=other) for f in rng.sample(_FILLERS, rng.randint(*FILLERS))]
-    body = [*plans, None, *fillers]  # None marks where the fact goes
-    rng.shuffle(body)
-    frame = rng.choice(_FACTS)
+    twins = twin_passages(rng, plans, fillers, _FACTS, clauses)
     # branch 0's place is choice A in half the pairs of each family
     choices = places if branch_zero_first else places[::-1]
     items = []
-    for twin, branch in enumerate(rng.sample((0, 1), 2)):
-        passage = [fact_sentence(frame, clauses[branch]) if s is None else s for s in body]
+    for twin, (branch, passage) in enumerate(twins):
         items.append(
             TaskItem(
                 id=f"story-{2 * pair + twin:04d}",

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from oversight.tasks.items import TaskItem, TaskSet
-from oversight.tasks.stories import balanced_plan, fact_sentence
+from oversight.tasks.stories import balanced_plan, twin_passages
 
 SIZE = 240
 
@@ -166,14 +166,11 @@ def _twins(rng: random.Random, pair: int, family: Family, branch_zero_first: boo
         for b in (0, 1)
     ]
     fillers = [f.format(person=person) for f in rng.sample(_FILLERS, rng.randint(*FILLERS))]
-    body: list[str | None] = [*plans, None, *fillers]  # None marks where the fact goes
-    rng.shuffle(body)
-    frame = rng.choice(_FACTS)
+    twins = twin_passages(rng, plans, fillers, _FACTS, clauses)
     # branch 0's result is choice A in half the pairs of each family
     choices = [str(r) for r in (results if branch_zero_first else results[::-1])]
     items = []
-    for twin, branch in enumerate(rng.sample((0, 1), 2)):
-        passage = [fact_sentence(frame, clauses[branch]) if s is None else s for s in body]
+    for twin, (branch, passage) in enumerate(twins):
         items.append(
             TaskItem(
                 id=f"wp-{2 * pair + twin:04d}",
