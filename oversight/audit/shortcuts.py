@@ -1,8 +1,8 @@
 """Rule shortcut judges: each scores every choice of an item from its surface and picks the highest (or lowest).
 
 None of them reads the passage's reasoning. A rule that cannot decide an item (a tie, or too few choices it can
-score) settles it by a draw seeded from the item id and the audit seed, so an undecided item counts as chance,
-never as a vote for the first choice.
+score) settles it by a draw seeded from the item's question and choices and the audit seed, so an undecided item
+counts as chance, never as a vote for the first choice.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from oversight.policies.text import content_words, sentences, unit_hash
+from oversight.draws import draw
+from oversight.policies.text import content_words, sentences
 from oversight.tasks import TaskItem
 
 #: the first number written in a choice: an optional sign, thousands separators, decimals
@@ -24,7 +25,9 @@ Scores = Sequence[float | None]
 
 
 def seeded_draw(item: TaskItem, candidates: Sequence[int], seed: int) -> int:
-    return candidates[int(unit_hash("audit", seed, item.id) * len(candidates))]
+    """A draw fixed by what a shortcut sees of the item (its question and choices) and the audit seed: a shortcut
+    is a function of what it reads, so two items that look alike to it get the same pick."""
+    return draw(candidates, "audit", seed, item.question, *item.choices)
 
 
 def pick_by_score(item: TaskItem, scores: Scores, seed: int) -> int:
