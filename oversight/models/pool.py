@@ -31,13 +31,12 @@ class ModelPool:
         key = cache_key(backend.cache_identity(), messages, settings, sample)
         if self.cache is None:
             return key, await backend.complete(messages, settings, sample)
+        if backend.cacheable and (hit := self.cache.get(key)) is not None:
+            return key, hit  # its request was kept when the response was
         self.cache.put_request(key, StoredRequest(messages=messages, settings=settings, sample=sample))
-        if not backend.cacheable:
-            return key, await backend.complete(messages, settings, sample)
-        if (hit := self.cache.get(key)) is not None:
-            return key, hit
         completion = await backend.complete(messages, settings, sample)
-        self.cache.put(key, completion)
+        if backend.cacheable:
+            self.cache.put(key, completion)
         return key, completion
 
     async def aclose(self) -> None:
