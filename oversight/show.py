@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-
+import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -29,10 +29,8 @@ SEAT_STYLES = {"A": "cyan", "B": "magenta"}
 
 def _console() -> Console:
     # piped output has no terminal width; rich's 80 columns would wrap the interval columns
-    console = Console(highlight=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, width=120)
-    return console
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(highlight=False, width=120 if piped else None)
 
 
 def _pct(value: float | None, ci: Interval | None = None) -> str:

@@ -137,7 +137,7 @@ def test_calibration_uses_the_chosen_answers_probability_and_the_correct_answers
     assert metrics["log_score"] == pytest.approx((math.log(0.3) + math.log(0.2) + math.log(0.35) + math.log(0.9)) / 4)
 
 
-def test_a_stated_confidence_below_half_is_counted_as_disagreeing(workdir: Path) -> None:
+def test_a_stated_confidence_below_half_is_counted_as_disagreeing() -> None:
     records = [_record(TWO, 0, "Answer: A\nConfidence: 30%"), _record(TWO, 0, "Answer: A\nConfidence: 60%")]
     assert [r.verdict.belief_disagrees for r in records if r.verdict] == [True, False]
 
