@@ -7,8 +7,8 @@ import json
 import logging
 import signal
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -229,8 +229,8 @@ def judge_command(
 ) -> None:
     """Judge the stored games of RUN again with another judge, into a new run folder (no debater calls)."""
     from oversight.rejudge import plan_rejudge
-    from oversight.tournament import add_ratings
     from oversight.runner import Execution, execute_plan
+    from oversight.tournament import add_ratings
 
     run_plan = plan_rejudge(run_dir, list(judges))
     execution = Execution(

@@ -23,25 +23,13 @@ from oversight.records import GameRecord, ModelCall, Turn, Verdict
 from oversight.registry import Registry
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from oversight.judges import Judge
 from oversight.tasks.items import TaskItem
 
-#: a new protocol is one module in protocols/ plus one line here (or an entry point in ``oversight.protocols``)
-PROTOCOLS = Registry(
-    "oversight.protocols",
-    "protocol",
-    builtins={
-        "debate": "protocols.debate:Debate",
-        "ida": "protocols.ida:Ida",
-        "elk": "protocols.elk:Elk",
-        "interactive-debate": "protocols.debate:InteractiveDebate",
-        "open-debate": "protocols.debate:OpenDebate",
-        "consultancy": "protocols.debate:Consultancy",
-        "open-consultancy": "protocols.debate:OpenConsultancy",
-        "blind": "protocols.debate:Blind",
-        "expert": "protocols.debate:Expert",
-    },
-)
+#: built-in families and plug-ins alike register under the entry-point group ``oversight.protocols``
+PROTOCOLS = Registry("oversight.protocols", "protocol")
 
 
 #: bounds on the counts a user sets, so a typo (rounds=100000000) is an error, not a game that never ends
@@ -72,7 +60,7 @@ class GameSetup:
     sample: int = 0
     phase: int = 0
     #: which of a tournament's matchups the game belongs to (empty in a plain run)
-    entry: str = ""
+    matchup: str = ""
     #: a kind of game within the protocol (``amplified`` / ``direct``); summaries count each kind apart
     variant: str | None = None
     #: the order the choices are shown in: position → index in the task's choices (empty: the task's order);
@@ -89,8 +77,8 @@ class GameSetup:
             parts.append("order=" + ",".join(map(str, self.order)))
         if self.phase:
             parts.append(f"phase={self.phase}")
-        if self.entry:
-            parts.append(f"entry={self.entry}")
+        if self.matchup:
+            parts.append(f"entry={self.matchup}")  # the old spelling, so stored game ids stay the same
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
@@ -102,7 +90,7 @@ class GameOutcome:
     correct: bool | None = None
     #: who defended what, when it was decided during the game (open protocols); otherwise the setup's seating
     seating: dict[str, int] | None = None
-    #: the roles and players to record, when they are not the entry's (re-judging stored games)
+    #: the roles and players to record, when they are not the matchup's (re-judging stored games)
     roles: dict[str, str] | None = None
     players: dict[str, str] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -222,6 +210,12 @@ class Protocol(ABC):
 
         ``records`` is a stream read from the log, to be read once and not kept: a run may hold 100,000 games."""
         return {}
+
+    @classmethod
+    def terminal_view(cls, record: GameRecord) -> list[RenderableType] | None:
+        """What ``oversight show RUN GAME_ID`` prints for one game in place of its flat list of turns (a tree,
+        rounds); None keeps the turns. Rich renderables, with model text as plain text, never as markup."""
+        return None
 
     def artifacts(self, records: Iterable[GameRecord]) -> dict[str, list[dict[str, Any]]]:
         """Extra JSONL files for the run folder, by file name (e.g. distilled training pairs), from one pass."""

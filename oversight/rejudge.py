@@ -18,7 +18,7 @@ from oversight.prompts import PromptLibrary
 from oversight.protocol import PROTOCOLS, GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
 from oversight.records import GameRecord, Turn
 from oversight.runfolder import RunFolder
-from oversight.runner import Entry, RunPlan, make_protocol
+from oversight.runner import Matchup, RunPlan, make_protocol
 from oversight.tasks import TaskItem, TaskSet, load_task
 
 #: kinds of turns that belong to the game rather than to the old judge's verdict
@@ -53,7 +53,7 @@ class Rejudge(Protocol):
             )
             yield GameSetup(
                 protocol=record.protocol, task=record.task, item=item, seating=record.seating,
-                sample=record.sample, order=tuple(record.choice_order), entry=record.game_id,
+                sample=record.sample, order=tuple(record.choice_order), matchup=record.game_id,
                 context={"record": record},
             )
 
@@ -100,18 +100,18 @@ def plan_rejudge(run_dir: Path, judges: list[str]) -> RunPlan:
     task = _source_task(manifest.config)
     passages = {item.id: item.passage for item in task.items if item.passage} if task else {}
     protocol = Rejudge(records, passages, settings)
-    entry = Entry(protocol=protocol, roles={"judge": spec}, judge=judge, prompts=PromptLibrary(),
+    matchup = Matchup(protocol=protocol, roles={"judge": spec}, judge=judge, prompts=PromptLibrary(),
                   players={"judge": judge.describe()})
-    entry.validate()
+    matchup.validate()
     task_set = task or TaskSet(name=str(manifest.config.get("task", "stored")), items=[])
     parts = {
         "source run": digest({"run": manifest.run_id, "config_hash": manifest.config_hash}),
         "judge": judge_part(spec),
         **common_parts(task_set, manifest.seed),
-        **template_parts(entry.prompts, [protocol.template_dir or protocol.name]),
+        **template_parts(matchup.prompts, [protocol.template_dir or protocol.name]),
     }
     return RunPlan(
-        entries=[entry],
+        matchups=[matchup],
         task=task_set,
         items=[],
         fingerprint_parts=parts,

@@ -1,8 +1,8 @@
 """From a plan to a run folder: resume, play every game, summarise.
 
-A run is a list of *entries*: a protocol with its roles bound to models (and, in tournaments, to named players
-with their own prompts and play styles) and its judge. ``oversight run`` makes one entry; a tournament makes
-many. Every entry's games go into the same run folder and the same transcript log.
+A run is a list of *matchups*: a protocol with its roles bound to models (and, in tournaments, to named players
+with their own prompts and play styles) and its judge. ``oversight run`` makes one matchup; a tournament makes
+many. Every matchup's games go into the same run folder and the same transcript log.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class RunConfig(BaseModel):
 
 
 @dataclass
-class Entry:
+class Matchup:
     """One protocol with its roles bound: the unit a run (or a tournament) is made of."""
 
     protocol: Protocol
@@ -91,13 +91,13 @@ class Entry:
 
     @property
     def key(self) -> str:
-        """Tells apart entries of one run; empty for a plain run, so its game ids do not depend on it."""
+        """Tells apart matchups of one run; empty for a plain run, so its game ids do not depend on it."""
         if not self.players:
             return ""
         return f"{self.protocol.name}|" + ",".join(f"{role}={name}" for role, name in sorted(self.players.items()))
 
     def model_specs(self) -> list[str]:
-        """Every model the entry may call: the roles' models, the judge's and the players' helpers."""
+        """Every model the matchup may call: the roles' models, the judge's and the players' helpers."""
         specs = [spec for role, spec in self.roles.items() if not (self.judge is not None and role == "judge")]
         specs += self.judge.model_specs() if self.judge is not None else []
         specs += [s for style in self.styles.values() for s in (style.scorer, style.critic) if s]
@@ -117,7 +117,7 @@ class Entry:
 class RunPlan:
     """A run with every name resolved and every input checked, before anything is written."""
 
-    entries: list[Entry]
+    matchups: list[Matchup]
     task: TaskSet
     items: list[TaskItem]
     #: what decides the games, part by part (see :mod:`oversight.fingerprint`)
@@ -205,7 +205,7 @@ def resolve_roles(protocol: Protocol, config: RunConfig) -> dict[str, str]:
 
 
 def plan(config: RunConfig) -> RunPlan:
-    """The plan of an ``oversight run`` command: one entry."""
+    """The plan of an ``oversight run`` command: one matchup."""
     protocol = make_protocol(config.protocol, config.options)
     task = load_task(config.task or protocol.default_task, seed=config.seed)
     items = task.items[: config.limit] if config.limit else task.items
@@ -215,17 +215,17 @@ def plan(config: RunConfig) -> RunPlan:
         if not (protocol.uses_judge and role == "judge"):
             ModelSpec.parse(spec)
     judge = load_judge(roles["judge"]) if protocol.uses_judge and "judge" in roles else None
-    entry = Entry(protocol=protocol, roles=roles, judge=judge, prompts=PromptLibrary(config.prompts))
-    entry.validate()
+    matchup = Matchup(protocol=protocol, roles=roles, judge=judge, prompts=PromptLibrary(config.prompts))
+    matchup.validate()
     parts = {
         "protocol settings": digest({"name": config.protocol, "options": protocol.options.model_dump(mode="json")}),
         "models": digest({role: spec for role, spec in roles.items() if judge is None or role != "judge"}),
         **({"judge": judge_part(roles["judge"])} if judge is not None else {}),
         **common_parts(task, config.seed),
-        **template_parts(entry.prompts, [protocol.template_dir or protocol.name]),
+        **template_parts(matchup.prompts, [protocol.template_dir or protocol.name]),
     }
     return RunPlan(
-        entries=[entry],
+        matchups=[matchup],
         task=task,
         items=items,
         fingerprint_parts=parts,
@@ -238,21 +238,21 @@ def plan(config: RunConfig) -> RunPlan:
 class GamePlayer:
     """Turns one setup into one record, whatever happens inside the protocol."""
 
-    def __init__(self, entry: Entry, pool: ModelPool) -> None:
-        self.entry = entry
+    def __init__(self, matchup: Matchup, pool: ModelPool) -> None:
+        self.matchup = matchup
         self.pool = pool
 
     async def __call__(self, setup: GameSetup) -> GameRecord:
-        entry = self.entry
-        protocol = entry.protocol
+        matchup = self.matchup
+        protocol = matchup.protocol
         ctx = GameContext(
             protocol.template_dir or protocol.name,
-            entry.roles,
+            matchup.roles,
             self.pool,
-            entry.prompts,
-            entry.judge,
-            role_prompts=entry.role_prompts,
-            styles=entry.styles,
+            matchup.prompts,
+            matchup.judge,
+            role_prompts=matchup.role_prompts,
+            styles=matchup.styles,
         )
         started = utc_now()
         item = setup.item
@@ -278,8 +278,8 @@ class GamePlayer:
         except Exception as exc:  # one game's failure is that game's record, never the run's crash
             return GameRecord(
                 **base,
-                roles=entry.roles,
-                players=entry.players,
+                roles=matchup.roles,
+                players=matchup.players,
                 status="failed",
                 seating=setup.seating,
                 error=redact(f"{type(exc).__name__}: {exc}"),
@@ -300,17 +300,17 @@ class GamePlayer:
             calls=ctx.calls,
             meta=outcome.meta,
             seating=outcome.seating if outcome.seating is not None else setup.seating,
-            roles=outcome.roles if outcome.roles is not None else entry.roles,
-            players=outcome.players if outcome.players is not None else entry.players,
+            roles=outcome.roles if outcome.roles is not None else matchup.roles,
+            players=outcome.players if outcome.players is not None else matchup.players,
             finished_at=utc_now(),
         )
 
 
-def _entry_setups(entry: Entry, run: RunPlan, phase: int, earlier: list[GameRecord]) -> list[GameSetup]:
-    mine = [r for r in earlier if r.players == entry.players and r.protocol == entry.protocol.name]
-    setups = entry.protocol.setups(run.task.name, run.items, phase, mine, seed=run.seed)
-    # a protocol may name setups itself (re-judging keeps each stored game apart); the entry's key comes first
-    return [dataclasses.replace(s, entry="|".join(k for k in (entry.key, s.entry) if k)) for s in setups]
+def _matchup_setups(matchup: Matchup, run: RunPlan, phase: int, earlier: list[GameRecord]) -> list[GameSetup]:
+    mine = [r for r in earlier if r.players == matchup.players and r.protocol == matchup.protocol.name]
+    setups = matchup.protocol.setups(run.task.name, run.items, phase, mine, seed=run.seed)
+    # a protocol may name setups itself (re-judging keeps each stored game apart); the matchup's key comes first
+    return [dataclasses.replace(s, matchup="|".join(k for k in (matchup.key, s.matchup) if k)) for s in setups]
 
 
 async def execute_plan(
@@ -330,29 +330,29 @@ async def execute_plan(
     pool = ModelPool(options, cache)
     lock: RunLock | None = None
     try:
-        for entry in run.entries:
-            for spec in entry.model_specs():
+        for matchup in run.matchups:
+            for spec in matchup.model_specs():
                 remember_url_credentials(spec)
                 pool.backend(spec)  # unknown providers and policies fail here, before anything is written
-        players = {id(entry): GamePlayer(entry, pool) for entry in run.entries}
-        owner: dict[str, GamePlayer] = {}  # game id → the entry's player
+        players = {id(matchup): GamePlayer(matchup, pool) for matchup in run.matchups}
+        owner: dict[str, GamePlayer] = {}  # game id → the matchup's player
 
-        def setups_of(entry: Entry, phase: int, earlier: list[GameRecord]) -> list[GameSetup]:
-            setups = _entry_setups(entry, run, phase, earlier)
-            owner.update((s.game_id, players[id(entry)]) for s in setups)
+        def setups_of(matchup: Matchup, phase: int, earlier: list[GameRecord]) -> list[GameSetup]:
+            setups = _matchup_setups(matchup, run, phase, earlier)
+            owner.update((s.game_id, players[id(matchup)]) for s in setups)
             return setups
 
         # the first phase's games are planned before the folder exists, so an item a protocol refuses writes nothing
-        first = [s for entry in run.entries for s in setups_of(entry, 0, [])]
+        first = [s for matchup in run.matchups for s in setups_of(matchup, 0, [])]
         folder = RunFolder(execution.out or run.default_out)
         # held until the run ends: a second process on this folder is refused, so the log has one writer
         lock = RunLock.acquire(folder.path)
         manifest = _start_manifest(folder, run, command)
         done = {record.game_id for record in folder.prepare_resume()}
-        phases = max(entry.protocol.phases for entry in run.entries)
+        phases = max(matchup.protocol.phases for matchup in run.matchups)
         expected = len(first) * phases
-        live = not any(getattr(entry.judge, "uses_terminal", False) for entry in run.entries)
-        label = run.entries[0].protocol.name if len(run.entries) == 1 else f"{len(run.entries)} matchups"
+        live = not any(getattr(matchup.judge, "uses_terminal", False) for matchup in run.matchups)
+        label = run.matchups[0].protocol.name if len(run.matchups) == 1 else f"{len(run.matchups)} matchups"
         progress = RunProgress(expected, len(done), f"{label} on {run.task.name}", live=live, retries=options.retries)
         writer = TranscriptWriter(folder.transcripts_path)
         planned: set[str] = set()
@@ -360,13 +360,13 @@ async def execute_plan(
         try:
             for phase in range(phases):
                 # later phases read what earlier ones produced (only of protocols that play them); the first, nothing
-                phased = {entry.protocol.name for entry in run.entries if entry.protocol.phases > phase}
+                phased = {matchup.protocol.name for matchup in run.matchups if matchup.protocol.phases > phase}
                 earlier = [
                     r for r in folder.records_at(folder.index().offsets_of(phased, planned)) if r.phase < phase
                 ] if phase else []
                 setups = first if phase == 0 else [
-                    s for entry in run.entries if entry.protocol.phases > phase
-                    for s in setups_of(entry, phase, earlier)
+                    s for matchup in run.matchups if matchup.protocol.phases > phase
+                    for s in setups_of(matchup, phase, earlier)
                 ]
                 planned.update(s.game_id for s in setups)
                 todo = [s for s in setups if s.game_id not in done]
@@ -417,8 +417,8 @@ def _summarise(
     index = folder.index()
     metrics: dict[str, dict[str, Any]] = {}
     by_protocol: dict[str, Protocol] = {}
-    for entry in run.entries:
-        by_protocol.setdefault(entry.protocol.name, entry.protocol)
+    for matchup in run.matchups:
+        by_protocol.setdefault(matchup.protocol.name, matchup.protocol)
     for name in sorted(set(index.protocols) | set(by_protocol)):
         offsets = index.offsets_of({name}, planned)
         if not offsets:
@@ -466,9 +466,9 @@ def _start_manifest(folder: RunFolder, run: RunPlan, command: list[str]) -> RunM
             change = describe_change(previous.fingerprint_parts, run.fingerprint_parts)
             raise UserError(f"{folder.path}: holds a run with other settings: {change}; use another --out")
     models: dict[str, str] = {}
-    for entry in run.entries:
-        for role, spec in entry.roles.items():
-            models[f"{entry.players[role]}" if role in entry.players else role] = spec
+    for matchup in run.matchups:
+        for role, spec in matchup.roles.items():
+            models[f"{matchup.players[role]}" if role in matchup.players else role] = spec
     manifest = RunManifest(
         run_id=folder.path.name,
         command=[redact(arg) for arg in command],

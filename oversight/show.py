@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -15,16 +15,25 @@ from rich.text import Text
 from oversight.defaults import SHOWN_GAMES
 from oversight.errors import UserError
 from oversight.models.cache import ResponseCache, default_cache_path
+from oversight.protocol import PROTOCOLS
 from oversight.records import GameRecord, Interval, RunSummary
 from oversight.runfolder import RunFolder
 from oversight.scoring import group_name
 from oversight.verdicts import choice_labels
-from oversight.views import VIEWS
 
 if TYPE_CHECKING:
     from oversight.runner import RunResult
 
 SEAT_STYLES = {"A": "cyan", "B": "magenta"}
+
+
+def _protocol_view(record: GameRecord) -> list[RenderableType] | None:
+    """The game's protocol's own view (a tree, rounds); None when it has none or is no longer installed."""
+    try:
+        protocol = PROTOCOLS.get(record.protocol)
+    except UserError:
+        return None
+    return protocol.terminal_view(record)
 
 
 def _console() -> Console:
@@ -236,12 +245,11 @@ def print_game(record: GameRecord) -> None:
     if not record.choices and record.answer is not None:
         header.append(f"  answer: {record.answer}\n")
     console.print(header)
-    if record.protocol in VIEWS.names():
-        # a protocol's own view (a tree, rounds) replaces the flat list of turns
-        for renderable in VIEWS.get(record.protocol)(record):
-            console.print(renderable)
-    else:
+    view = _protocol_view(record)
+    if view is None:
         _print_turns(console, record)
+    for renderable in view or ():
+        console.print(renderable)
     if record.error:
         console.print(Text(f"error: {record.error}", style="red"))
     if record.verdict is None:

@@ -22,10 +22,10 @@ from oversight.errors import UserError
 from oversight.fingerprint import common_parts, digest, fingerprint, judge_part, template_parts
 from oversight.judges import load_judge
 from oversight.prompts import PromptLibrary
+from oversight.protocol import PlayStyle
 from oversight.ratings import GameResult, ratings
 from oversight.records import RunSummary
-from oversight.protocol import PlayStyle
-from oversight.runner import Entry, RunPlan, check_items, make_protocol
+from oversight.runner import Matchup, RunPlan, check_items, make_protocol
 from oversight.tasks import load_task
 
 DEFAULT_CONFIG = "default.toml"
@@ -162,7 +162,7 @@ def plan_tournament(config: TournamentConfig, limit: int | None = None) -> RunPl
             libraries[folder] = PromptLibrary(folder)
         return libraries[folder]
 
-    entries: list[Entry] = []
+    matchups: list[Matchup] = []
     for name in config.protocols:
         probe = make_protocol(name, config.settings)
         check_items(probe, task, items)
@@ -177,7 +177,7 @@ def plan_tournament(config: TournamentConfig, limit: int | None = None) -> RunPl
                     players["judge"] = judge_config.name
                     roles["judge"] = judge_config.spec
                     judge = load_judge(judge_config.spec) if protocol.uses_judge else None
-                entry = Entry(
+                matchup = Matchup(
                     protocol=protocol,
                     roles=roles,
                     judge=judge,
@@ -186,8 +186,8 @@ def plan_tournament(config: TournamentConfig, limit: int | None = None) -> RunPl
                     role_prompts={role: library(p.prompts) for role, p in assignment.items() if p.prompts},
                     styles={role: p.style() for role, p in assignment.items()},
                 )
-                entry.validate()
-                entries.append(entry)
+                matchup.validate()
+                matchups.append(matchup)
     # a player's prompts count by their content (the template parts), not by the folder's name
     player_rows = [player.model_dump(mode="json", exclude={"prompts"}) for player in config.players]
     parts = {
@@ -197,12 +197,12 @@ def plan_tournament(config: TournamentConfig, limit: int | None = None) -> RunPl
         **common_parts(task, config.seed),
         **template_parts(
             library(None),
-            [entry.protocol.template_dir or entry.protocol.name for entry in entries],
+            [matchup.protocol.template_dir or matchup.protocol.name for matchup in matchups],
             {player.name: library(player.prompts) for player in config.players if player.prompts},
         ),
     }
     return RunPlan(
-        entries=entries,
+        matchups=matchups,
         task=task,
         items=items,
         fingerprint_parts=parts,

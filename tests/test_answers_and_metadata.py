@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from oversight.protocols.ida.protocol import is_correct
+from oversight.protocols.ida.tree import parse_answer
 
 from oversight.records import GameRecord
 from oversight.scoring import summarize
 from oversight.tasks import TaskItem, load_task
 from oversight.tasks.decomposable.base import extract_answer
-from protocols.ida import is_correct
-from protocols.ida_tree import parse_answer
 
 from .conftest import oversight, read_lines
 

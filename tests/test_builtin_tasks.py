@@ -12,9 +12,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from oversight.protocols.debate.policies import chains, evidence, judge, transcript_scores
 
 from oversight.models.base import ChatMessage, GenerationSettings
-from oversight.policies.debate import chains, evidence, judge, transcript_scores
 from oversight.policies.text import sentences
 from oversight.runner import RunConfig, execute
 from oversight.tasks import TaskItem, load_task

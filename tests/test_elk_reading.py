@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pytest
-
-from oversight.elk.parsing import parse_actions, parse_counterexample, parse_proposal, parse_ruling, parse_yes_no
-from oversight.elk.reporters import RULES, answer, score
-from oversight.elk.scenarios import library
-from oversight.elk.world import run, tampering_suite
+from oversight.protocols.elk.parsing import (
+    parse_actions,
+    parse_counterexample,
+    parse_proposal,
+    parse_ruling,
+    parse_yes_no,
+)
+from oversight.protocols.elk.reporters import RULES, answer, score
+from oversight.protocols.elk.scenarios import library
+from oversight.protocols.elk.world import run, tampering_suite
 
 TAMPERING = ["robber_enters", "place_screen", "take_diamond", "spoof_weight", "forge_door_log", "robber_leaves"]
 

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from oversight.elk.scenarios import library
+from oversight.protocols.elk.scenarios import library
+
 from oversight.runner import RunConfig, execute
 
 from .conftest import oversight, read_lines

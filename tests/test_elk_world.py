@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from oversight.protocols.elk.reporters import RULES
+from oversight.protocols.elk.scenarios import Scenario, library, load_scenario_file
+from oversight.protocols.elk.world import CATEGORIES, World, run, tampering_suite
 
-from oversight.elk.reporters import RULES
-from oversight.elk.scenarios import Scenario, library, load_scenario_file
-from oversight.elk.world import CATEGORIES, World, run, tampering_suite
 from oversight.errors import UserError
 from oversight.tasks import load_task
 

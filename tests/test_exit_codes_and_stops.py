@@ -164,12 +164,12 @@ def test_a_signal_stops_a_long_in_process_run(workdir: Path, sig: signal.Signals
 def test_a_game_in_progress_can_be_cancelled_between_model_calls(workdir: Path) -> None:
     """Stopping reaches a game between two of its model calls, even when the model answers in-process."""
     run_plan = plan(RunConfig(protocol="debate", model="scripted/auto", limit=1, options={"rounds": 100}))
-    entry = run_plan.entries[0]
-    setup = next(iter(entry.protocol.setups(run_plan.task.name, run_plan.items)))
+    matchup = run_plan.matchups[0]
+    setup = next(iter(matchup.protocol.setups(run_plan.task.name, run_plan.items)))
 
     async def scenario() -> bool:
         pool = ModelPool(BackendOptions())
-        game = asyncio.create_task(GamePlayer(entry, pool)(setup))
+        game = asyncio.create_task(GamePlayer(matchup, pool)(setup))
         await asyncio.sleep(0)  # the game starts and makes its first call
         game.cancel()
         try:

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from oversight.protocols.ida.policies import oracle
+from oversight.protocols.ida.tree import parse_answer, parse_decomposition
 
 from oversight.models import BACKENDS
 from oversight.models.base import ChatMessage, Completion, GenerationSettings, ModelBackend
-from oversight.policies.ida import oracle
 from oversight.runner import RunConfig, execute
 from oversight.tasks.decomposable import FAMILIES, canonical_question
-from protocols.ida_tree import parse_answer, parse_decomposition
 
 from .conftest import oversight, read_lines
 

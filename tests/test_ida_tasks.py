@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from oversight.protocols.ida.protocol import IdaOptions
 
 from oversight.tasks import TASKS, load_task
 from oversight.tasks.decomposable import (
@@ -19,7 +20,6 @@ from oversight.tasks.decomposable import (
     recognise,
     tree_shape,
 )
-from protocols.ida import IdaOptions
 
 NAMES = [task.name for task in FAMILIES]
 Case = tuple[DecomposableTask[Any], int, int]

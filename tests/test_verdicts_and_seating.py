@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from oversight.protocols.debate.metrics import debate_metrics
 
 from oversight.judges import JudgeTurn, JudgeView
 from oversight.models.base import Completion, TokenLogprob, TopLogprob
@@ -19,8 +20,6 @@ from oversight.protocol import PROTOCOLS
 from oversight.records import GameRecord, Verdict
 from oversight.runner import RunConfig, execute
 from oversight.verdicts import parse_verdict
-
-from protocols.debate_metrics import debate_metrics
 
 from .conftest import oversight, read_lines
 

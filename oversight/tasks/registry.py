@@ -17,7 +17,6 @@ TASKS = Registry(
         "shortest-path": "oversight.tasks.decomposable.shortest_path:shortest_path",
         "union-find": "oversight.tasks.decomposable.union_find:union_find",
         "multi-hop": "oversight.tasks.decomposable.relations:multi_hop",
-        "elk-scenarios": "oversight.tasks.elk:elk_scenarios",
         "word-problems": "oversight.tasks.word_problems:word_problems",
     },
 )

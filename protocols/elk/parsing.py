@@ -11,9 +11,9 @@ import json
 import re
 from typing import Any
 
-from oversight.elk.records import Counterexample, Proposal
-from oversight.elk.reporters import RULES
-from oversight.elk.world import canonical_action
+from oversight.protocols.elk.records import Counterexample, Proposal
+from oversight.protocols.elk.reporters import RULES
+from oversight.protocols.elk.world import canonical_action
 
 _LABELS = {
     "strategy": r"strategy|proposal",

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from oversight.protocols.debate.metrics import debate_metrics
 from pydantic import Field
 
 from oversight.draws import balanced, draw, permutation
@@ -36,8 +37,6 @@ from oversight.quotes import QuoteSettings, mark_quotes, numbered_passage
 from oversight.records import GameRecord, Turn
 from oversight.tasks.items import TaskItem
 from oversight.verdicts import choice_labels, parse_verdict
-
-from protocols.debate_metrics import debate_metrics
 
 CHOOSE_SETTINGS = GenerationSettings(max_tokens=24, temperature=0.0)
 

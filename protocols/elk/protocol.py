@@ -16,20 +16,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from oversight.protocols.elk.metrics import elk_metrics
+from oversight.protocols.elk.parsing import parse_counterexample, parse_proposal, parse_ruling, parse_yes_no
+from oversight.protocols.elk.records import ElkGame, ElkRound, Outcome, Proposal, Ruling
+from oversight.protocols.elk.reporters import RULES, ReporterScore, answer, score
+from oversight.protocols.elk.scenarios import Scenario, scenario_of
+from oversight.protocols.elk.world import Episode, World, run, tampering_suite
 from pydantic import Field
 
-from oversight.elk.metrics import elk_metrics
-from oversight.elk.parsing import parse_counterexample, parse_proposal, parse_ruling, parse_yes_no
-from oversight.elk.records import ElkGame, ElkRound, Outcome, Proposal, Ruling
-from oversight.elk.reporters import RULES, ReporterScore, answer, score
-from oversight.elk.scenarios import Scenario, scenario_of
-from oversight.elk.world import Episode, World, run, tampering_suite
 from oversight.models.base import Completion, GenerationSettings
 from oversight.protocol import MAX_ROUNDS, GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
 from oversight.records import GameRecord, Turn
 from oversight.tasks.items import TaskItem
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
 
 JUDGE_TOKENS = 120
 REPORTER_TOKENS = 10
@@ -53,6 +57,12 @@ class Elk(Protocol):
         "ELK builder–breaker: training strategies vs counterexamples, judged on a rubric; SmartVault-style "
         "episodes are executed"
     )
+
+    @classmethod
+    def terminal_view(cls, record: GameRecord) -> list[RenderableType] | None:
+        from oversight.protocols.elk.views import elk_rounds  # rich's tree and panels only when a game is shown
+
+        return elk_rounds(record)
 
     @property
     def opts(self) -> ElkOptions:

@@ -1,8 +1,8 @@
-"""The ELK scenario library: one TOML file per setting in ``oversight/elk/scenarios/``.
+"""The ELK scenario library: one TOML file per setting in ``scenarios/`` beside this module.
 
 A scenario says what the predictor knows, what the human sees and which question the reporter answers, lists the
 well-known proposals with their counterexamples (``moves``: few-shot material, scripted agents' lines and test
-fixtures) and may carry an executable ``world`` (see :mod:`oversight.elk.world`).
+fixtures) and may carry an executable ``world`` (see :mod:`oversight.protocols.elk.world`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from oversight.protocols.elk.world import World, canonical_action
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from oversight.elk.world import World, canonical_action
 from oversight.errors import UserError
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"

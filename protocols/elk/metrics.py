@@ -10,8 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from oversight.elk.records import ElkGame, ElkRound
-from oversight.elk.reporters import ReporterScore
+from oversight.protocols.elk.records import ElkGame, ElkRound
+from oversight.protocols.elk.reporters import ReporterScore
+
 from oversight.records import GameRecord
 
 _RUN = ("fake-positive", "not-fake-positive", "invalid-actions")

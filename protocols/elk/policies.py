@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from oversight.elk.parsing import fields
+from oversight.protocols.elk.parsing import fields
+
 from oversight.models.base import ChatMessage, Completion, GenerationSettings
 from oversight.policies.text import content_words, plain, prompt_text, section
 

@@ -1,7 +1,7 @@
 """Iterated distillation and amplification (Christiano et al. 2018; HCH): decomposition trees vs direct answers.
 
 Every item is played twice per iteration: **amplified** (``sample`` 0) — a tree of agents that decompose,
-answer and aggregate within a depth and call budget (see :mod:`protocols.ida_tree`) — and **direct**
+answer and aggregate within a depth and call budget (see :mod:`oversight.protocols.ida.tree`) — and **direct**
 (``sample`` 1) — the ``answerer`` answering the same question in one call, the baseline. ``meta["mode"]`` says
 which.
 
@@ -24,19 +24,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field
-
-from oversight.models.base import GenerationSettings
-from oversight.protocol import GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
-from oversight.records import GameRecord, Turn
-from oversight.tasks.decomposable import canonical_question, exact_answer, normalise_answer
-from oversight.tasks.decomposable.base import answers_match, extract_answer
-from oversight.tasks.items import TaskItem
-from oversight.verdicts import choice_labels
-from protocols.ida_metrics import ExampleIndex, distilled_pairs, ida_metrics, sft_files
-from protocols.ida_tree import (
+from oversight.protocols.ida.metrics import ExampleIndex, distilled_pairs, ida_metrics, sft_files
+from oversight.protocols.ida.tree import (
     Budget,
     Decomposition,
     Node,
@@ -47,9 +38,21 @@ from protocols.ida_tree import (
     parse_answer,
     parse_decomposition,
 )
+from pydantic import Field
+
+from oversight.models.base import GenerationSettings
+from oversight.protocol import GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
+from oversight.records import GameRecord, Turn
+from oversight.tasks.decomposable import canonical_question, exact_answer, normalise_answer
+from oversight.tasks.decomposable.base import answers_match, extract_answer
+from oversight.tasks.items import TaskItem
+from oversight.verdicts import choice_labels
 
 AMPLIFIED, DIRECT = 0, 1
 MODES = {AMPLIFIED: "amplified", DIRECT: "direct"}
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 
 class IdaOptions(ProtocolOptions):
@@ -273,6 +276,12 @@ class Ida(Protocol):
         "amplification: a tree of decompose / answer / aggregate calls within a budget, vs the direct answer; "
         "--iterations K distils each round into the next"
     )
+
+    @classmethod
+    def terminal_view(cls, record: GameRecord) -> list[RenderableType] | None:
+        from oversight.protocols.ida.views import render  # rich's tree and panels only when a game is shown
+
+        return render(record)
 
     def __init__(self, options: ProtocolOptions) -> None:
         super().__init__(options)

@@ -3,13 +3,13 @@ reporter score and ruling, then the outcome. Model text is shown as plain text, 
 
 from __future__ import annotations
 
+from oversight.protocols.elk.records import ElkGame, ElkRound
+from oversight.protocols.elk.reporters import ReporterScore
 from rich.console import RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from oversight.elk.records import ElkGame, ElkRound
-from oversight.elk.reporters import ReporterScore
 from oversight.records import GameRecord
 
 _EXECUTION_STYLES = {"fake-positive": "green", "not-fake-positive": "yellow", "invalid-actions": "red"}

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from oversight.protocols.elk.world import Category, Episode
 from pydantic import BaseModel, Field
-
-from oversight.elk.world import Category, Episode
 
 RULES: dict[str, Callable[[Episode], bool]] = {
     "reads-sensors": lambda episode: episode.human_safe,

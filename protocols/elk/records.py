@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from oversight.protocols.elk.reporters import ReporterScore
+from oversight.protocols.elk.world import Episode
 from pydantic import BaseModel, computed_field
-
-from oversight.elk.reporters import ReporterScore
-from oversight.elk.world import Episode
 
 #: what running the breaker's episode showed
 Execution = Literal["none", "not-executable", "invalid-actions", "fake-positive", "not-fake-positive"]
@@ -18,7 +17,7 @@ class Proposal(BaseModel):
     text: str
     strategy: str
     why: str = ""
-    #: a rule name from :data:`oversight.elk.reporters.RULES`, "prompt", or None when no reporter was attached
+    #: a rule name from :data:`oversight.protocols.elk.reporters.RULES`, "prompt", or None when no reporter was attached
     reporter: str | None = None
     reporter_prompt: str | None = None
     reporter_error: str | None = None

@@ -6,7 +6,8 @@ scenario, so the protocol needs nothing but the item and a task file can bring s
 
 from __future__ import annotations
 
-from oversight.elk.scenarios import Scenario, library
+from oversight.protocols.elk.scenarios import Scenario, library
+
 from oversight.tasks.items import TaskItem, TaskSet
 
 
