@@ -27,10 +27,13 @@ _MODULE = re.compile(r"[A-Za-z_][\w.]*")
 
 
 def digest(value: Any) -> str:
+    """The SHA-256 of a value's JSON with sorted keys, so equal values always hash alike (anything JSON cannot hold
+    is hashed as its ``str``)."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
 
 
 def fingerprint(parts: dict[str, str]) -> str:
+    """The run's fingerprint: one hash over all its parts, each already a digest."""
     return digest(parts)
 
 

@@ -30,6 +30,9 @@ FAULTS = ("429", "500", "503", "garbage", "empty", "hang", "drop", "401", "400",
 
 @dataclass
 class ServerState:
+    """The server's settings, the faults still to play back, and what it has received (chat requests and the
+    ``Authorization`` headers they carried), for tests to inspect."""
+
     latency: float = 0.0
     api_key: str | None = None
     #: requests served at once (the rest wait their turn); 0 for no limit
@@ -67,6 +70,8 @@ def _logprobs_json(completion: Any) -> dict[str, Any] | None:
 
 
 def build_app(state: ServerState) -> web.Application:
+    """The aiohttp application: ``/v1/chat/completions`` answered by the scripted policy the model name picks, and
+    ``/v1/models`` listing the policies."""
     serving = asyncio.Semaphore(state.slots) if state.slots else contextlib.nullcontext()
 
     async def chat(request: web.Request) -> web.StreamResponse:
@@ -147,9 +152,12 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
+        """The ``/v1`` base URL to give a client, once the server is started."""
         return f"http://127.0.0.1:{self.port}/v1"
 
     def inject(self, *faults: str) -> None:
+        """Queue faults to play back, one per chat request in the order given; ValueError for a name not in
+        :data:`FAULTS`."""
         unknown = set(faults) - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown fault(s) {sorted(unknown)}; known: {FAULTS}")
@@ -163,11 +171,13 @@ class LoopbackServer:
         return site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     def start(self) -> LoopbackServer:
+        """Start serving (on a free port unless one was given) and return the server once it listens."""
         self._thread.start()
         self.port = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
         return self
 
     def stop(self) -> None:
+        """Let hung requests end, close the server and stop its thread."""
         self._loop.call_soon_threadsafe(self.state.released.set)
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
@@ -182,6 +192,7 @@ class LoopbackServer:
 
 
 def main() -> None:
+    """Serve from the command line (``python -m oversight.loopback``) until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every reply")

@@ -32,6 +32,8 @@ async def play_all(
     progress: RunProgress,
     concurrency: int,
 ) -> Outcome:
+    """Play the games with at most ``concurrency`` at a time, writing each record and counting it in the progress as
+    it finishes; "interrupted" when a signal stopped the run first."""
     pending = iter(setups)
     interrupted = asyncio.Event()
     workers: list[asyncio.Task[None]] = []

@@ -31,12 +31,17 @@ def _line(template: jinja2.Template, exc: BaseException) -> str:
 
 
 def builtin_prompts_dir() -> Path:
+    """The folder of the built-in templates: inside an installed wheel, or the repository's top-level ``prompts/``
+    when running from a checkout."""
     package = Path(__file__).resolve().parent
     installed = package / "_prompts"  # where the wheel puts the top-level prompts/ folder
     return installed if installed.is_dir() else package.parent / "prompts"
 
 
 class PromptLibrary:
+    """The templates a run renders: each name is looked up in the user's ``--prompts`` folder first, then among the
+    built-in ones."""
+
     def __init__(self, user_dir: Path | None = None) -> None:
         if user_dir is not None and not user_dir.is_dir():
             raise UserError(f"--prompts {user_dir}: not a directory")
@@ -58,6 +63,7 @@ class PromptLibrary:
         return f"{self.user_dir} or the built-in prompts" if self.user_dir else "the built-in prompts"
 
     def template(self, name: str) -> jinja2.Template:
+        """A compiled template by name (kept for later calls); FatalRunError when it is missing or does not parse."""
         if name not in self._cache:
             try:
                 self._cache[name] = self._env.get_template(name)
@@ -68,6 +74,8 @@ class PromptLibrary:
         return self._cache[name]
 
     def render(self, name: str, variables: dict[str, Any]) -> list[ChatMessage]:
+        """A template rendered to chat messages: a system and a user message from its blocks (an empty block is left
+        out), or one user message from a template without them; any error is a FatalRunError naming the template."""
         template = self.template(name)
         try:
             context = template.new_context(variables)
@@ -97,6 +105,7 @@ class PromptLibrary:
             raise FatalRunError(f"prompt template {name!r}{_line(template, exc)}: {failure}") from None
 
     def names(self) -> list[str]:
+        """Every template name the library can resolve, user and built-in alike, in order."""
         return sorted(self._env.list_templates(extensions=["j2"]))
 
     def sources(self, folder: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ RESULT_SHAPING = ("openai", "xllamacpp", "transformers", "torch")
 
 
 def package_versions() -> dict[str, str]:
+    """The installed version of each result-shaping package, by name; packages not installed are left out."""
     found = {}
     for name in RESULT_SHAPING:
         try:

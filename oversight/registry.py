@@ -16,6 +16,8 @@ from oversight.errors import UserError
 
 
 def load_object(target: str) -> Any:
+    """The object a ``module:attribute`` target names (the attribute may be dotted), importing its module;
+    UserError when the target has no colon."""
     module_name, sep, attr = target.partition(":")
     if not sep:
         raise UserError(f"{target!r}: expected module:attribute")
@@ -39,12 +41,17 @@ class Registry:
         return {ep.name: ep.value for ep in entry_points(group=self.group)}
 
     def add(self, name: str, obj: Any) -> None:
+        """Register an object under a name for this process only; it wins over a built-in or entry point of the
+        same name."""
         self._added[name] = obj
 
     def names(self) -> list[str]:
+        """Every known name, built-in, installed or added, in alphabetical order."""
         return sorted({*self._builtins, *self._entry_points(), *self._added})
 
     def get(self, name: str) -> Any:
+        """The object registered under a name, imported now if it is an entry point; UserError listing the known names
+        when there is none."""
         if name in self._added:
             return self._added[name]
         target = self._builtins.get(name) or self._entry_points().get(name)

@@ -34,10 +34,14 @@ class LockHolder(BaseModel):
     since: datetime
 
     def describe(self) -> str:
+        """The holder as a refusal names it: pid, host and since when (UTC)."""
         return f"pid {self.pid} on host {self.host} since {self.since:%Y-%m-%d %H:%M:%S} UTC"
 
 
 class RunLock:
+    """This process's hold on a run folder, from :meth:`acquire` until :meth:`release` or the end of a ``with``
+    block."""
+
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
         self._fd: int | None = fd
@@ -74,6 +78,7 @@ class RunLock:
         return lock
 
     def release(self) -> None:
+        """Let go of the folder, first emptying the lock file so it names no holder; releasing twice does nothing."""
         if self._fd is None:
             return
         os.ftruncate(self._fd, 0)  # a free folder names no holder

@@ -30,6 +30,7 @@ def remember_url_credentials(text: str) -> None:
 
 
 def redact(text: str) -> str:
+    """Text with every remembered secret, and the credentials in every URL, replaced by ``[redacted]``."""
     text = _USERINFO.sub(f"://{_REDACTED}@", text)
     for secret in _known:
         if secret in text:
@@ -64,6 +65,8 @@ def load_dotenv_file(path: Path | None = None) -> None:
 
 
 def env_secret(name: str) -> str | None:
+    """An environment variable that holds a secret, remembered so that :func:`redact` removes it; None when it is
+    unset."""
     value = os.environ.get(name)
     remember(value)
     return value

@@ -26,6 +26,9 @@ _PROTOCOL_KEY = b'","protocol":"'
 
 
 class LogIndex(BaseModel):
+    """What ``index.json`` holds: the game id, protocol and starting byte of every line of a transcript log, and the
+    size and modification time of the log they were read from."""
+
     schema_version: int = SCHEMA_VERSION
     #: the log's size and modification time when it was indexed; a log that differs makes the index stale
     log_size: int = 0
@@ -36,6 +39,7 @@ class LogIndex(BaseModel):
     offsets: list[int] = []
 
     def matches(self, log: Path) -> bool:
+        """Whether the log still has the size and modification time it was indexed at, so the offsets hold."""
         stat = log.stat()
         return (stat.st_size, stat.st_mtime_ns) == (self.log_size, self.log_mtime_ns)
 

@@ -31,12 +31,17 @@ Bag = dict[str, int]
 
 @dataclass(frozen=True)
 class Regression:
+    """One regression shortcut judge: its name and what it looks at, as the audit report shows them, and whether it
+    reads each choice's best supporting sentence."""
+
     name: str
     looks_at: str
     #: whether each choice's bag also holds the words of its best supporting sentence
     quotes: bool
 
     def bag(self, item: TaskItem, index: int) -> Bag:
+        """The tokens of one choice of an item: its content words, those it shares with the question, its position (and
+        whether it is last) and, for the lone-quote judge, the words of its best supporting sentence."""
         choice = content_words(item.choices[index])
         bag = {f"choice:{word}": 1 for word in choice}
         bag |= {f"shared:{word}": 1 for word in choice & content_words(item.question)}

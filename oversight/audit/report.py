@@ -18,6 +18,9 @@ AUDIT_SCHEMA_VERSION = 1
 
 
 class ShortcutResult(BaseModel):
+    """How one shortcut judge did on the audited items: its accuracy with a 95% interval and whether chance lies inside
+    it, or why it was skipped."""
+
     name: str
     description: str
     #: None, like accuracy and ci95, when the shortcut was skipped
@@ -32,6 +35,9 @@ class ShortcutResult(BaseModel):
 
 
 class AuditReport(BaseModel):
+    """The audit of one task set, as ``--json`` writes it: every shortcut judge's result, and a pass when none of them
+    does reliably better or worse than chance."""
+
     schema_version: int = AUDIT_SCHEMA_VERSION
     task: str
     items: int
@@ -86,6 +92,7 @@ def audit_task(task: TaskSet, seed: int = 0, limit: int | None = None) -> AuditR
 
 
 def verdict_line(report: AuditReport) -> str:
+    """The audit's one-line outcome: PASS, or FAIL naming every shortcut judge whose interval excludes chance."""
     if report.passes:
         return f"PASS: no shortcut judge's 95% interval excludes chance ({report.chance:.1%})."
     failing = [result.name for result in report.shortcuts if result.passes is False]
@@ -96,6 +103,7 @@ def verdict_line(report: AuditReport) -> str:
 
 
 def print_audit(report: AuditReport) -> None:
+    """Print the audit to the terminal as a table of shortcut judges followed by the verdict line."""
     # a file's name is shown as written, never read as markup
     title = Text(f"audit of {report.task}: {report.items} multiple-choice items, chance {report.chance:.1%}")
     table = Table(title=title, title_justify="left")

@@ -78,12 +78,16 @@ def _support_position(item: TaskItem) -> Scores:
 
 @dataclass(frozen=True)
 class Rule:
+    """One rule shortcut judge: its name and what it looks at, as the report shows them, how it scores each choice,
+    and whether it picks the highest score or the lowest."""
+
     name: str
     looks_at: str
     score: Callable[[TaskItem], Scores]
     prefer: Literal["highest", "lowest"]
 
     def pick(self, item: TaskItem, seed: int) -> int:
+        """The choice this rule picks for an item, a seeded draw when its scores do not decide."""
         scores = self.score(item)
         if self.prefer == "lowest":
             scores = [None if s is None else -s for s in scores]

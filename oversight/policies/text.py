@@ -18,10 +18,12 @@ _CHOICE_LINE = re.compile(r"^\s*\(?([A-Z])[.)]\s+(.+?)\s*$", re.MULTILINE)
 
 
 def count_tokens(text: str) -> int:
+    """A scripted policy's token count: the number of whitespace-separated words."""
     return len(text.split())
 
 
 def prompt_text(messages: list[ChatMessage]) -> str:
+    """The messages' contents joined into one text, one message after another, for a policy to read."""
     return "\n".join(m.content for m in messages)
 
 
@@ -37,6 +39,7 @@ def outside(text: str, tag: str) -> str:
 
 
 def content_words(text: str) -> set[str]:
+    """The distinct lower-case words of the text, without the commonest function words."""
     return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS}
 
 
@@ -57,6 +60,7 @@ def unit_hash(*parts: object) -> float:
 
 
 def plain(text: str, prompt: str) -> Completion:
+    """A completion holding just this text, with its usage counted in words against the prompt."""
     return Completion(
         text=text, usage=Usage(prompt_tokens=count_tokens(prompt), completion_tokens=count_tokens(text)), finish_reason="stop"
     )

@@ -14,6 +14,9 @@ from oversight.errors import UserError
 
 
 class TaskItem(BaseModel):
+    """One question a game is played on, with its correct answer and, for reading tasks, the passage the agents argue
+    from."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1)
@@ -43,6 +46,7 @@ class TaskItem(BaseModel):
 
     @property
     def multiple_choice(self) -> bool:
+        """Whether the item has choices to pick from rather than an exact answer to write."""
         return bool(self.choices)
 
 
@@ -64,6 +68,8 @@ def json_objects(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 @dataclass
 class TaskSet:
+    """The items a run plays on, with where they came from and what was left out while loading them."""
+
     name: str
     items: list[TaskItem]
     description: str = ""

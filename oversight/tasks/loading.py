@@ -92,6 +92,8 @@ def _first_row_is_quality(text: str) -> bool:
 
 
 def load_task_file(path: Path) -> TaskSet:
+    """The items of a task file: CSV by its suffix, QuALITY's own format when its first row looks like it, JSON lines
+    otherwise; a UserError naming the file and line for anything wrong."""
     try:
         text = path.read_text(encoding="utf-8-sig")  # spreadsheet exports start with a byte-order mark
     except OSError as exc:

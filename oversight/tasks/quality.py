@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def looks_like_quality(row: dict[str, Any]) -> bool:
+    """Whether a JSON object is a QuALITY article: it has an ``article`` and its ``questions``."""
     return "article" in row and "questions" in row
 
 
@@ -73,6 +74,8 @@ def _item(path: Path, line: int, article: dict[str, Any], index: int, question: 
 
 
 def load_quality(path: Path, text: str) -> TaskSet:
+    """Every labelled question of a QuALITY file as a two-choice item (gold answer against best distractor), the
+    order of the two fixed by the item's id."""
     items: list[TaskItem] = []
     unlabelled = 0
     for line, article in json_objects(path, text):

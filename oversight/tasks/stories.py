@@ -35,6 +35,8 @@ F = TypeVar("F")
 
 @dataclass(frozen=True)
 class Family:
+    """One kind of condition a plan can hang on, with the phrasings of its two branches."""
+
     name: str
     #: each entry is one phrasing of the condition's two branches, as past-tense clauses
     branches: tuple[tuple[str, str], ...]
@@ -161,6 +163,8 @@ def _twins(rng: random.Random, pair: int, family: Family, branch_zero_first: boo
 
 
 def mini_stories(seed: int = 0) -> TaskSet:
+    """The built-in mini-stories set: 120 twin pairs (240 items), balanced over condition families and answer
+    positions, fixed by the seed."""
     rng = random.Random(f"mini-stories/{seed}")
     plan = balanced_plan(rng, _FAMILIES, SIZE // 2)
     return TaskSet(

@@ -36,6 +36,8 @@ SIZE = 240
 
 @dataclass(frozen=True)
 class Step:
+    """A step the question states in full: its wording and what it does to the stock."""
+
     text: str
     apply: Callable[[int], int]
 
@@ -185,6 +187,8 @@ def _twins(rng: random.Random, pair: int, family: Family, branch_zero_first: boo
 
 
 def word_problems(seed: int = 0) -> TaskSet:
+    """The built-in word-problems set: 120 twin pairs (240 items), balanced over condition families and answer
+    positions, fixed by the seed."""
     rng = random.Random(f"word-problems/{seed}")
     plan = balanced_plan(rng, _FAMILIES, SIZE // 2)
     return TaskSet(

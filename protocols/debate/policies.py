@@ -122,6 +122,8 @@ def _softmax(scores: dict[str, float], sharpness: float = 1.5) -> dict[str, floa
 
 
 def debater(messages: list[ChatMessage], settings: GenerationSettings, sample: int, params: dict[str, str]) -> Completion:
+    """Argues its assigned answer with the chain sentences the transcript does not show yet; asked to pick a side,
+    takes the answer with the longer chain; as a critic, lists the sentences a draft left out."""
     prompt = prompt_text(messages)
     own = outside(prompt, "transcript")  # the tags that matter are the template's, not a speaker's
     choices = choices_in(own)
@@ -148,6 +150,8 @@ def debater(messages: list[ChatMessage], settings: GenerationSettings, sample: i
 
 
 def liar(messages: list[ChatMessage], settings: GenerationSettings, sample: int, params: dict[str, str]) -> Completion:
+    """Argues its assigned answer with one invented quote restating the choice, which the engine will mark
+    unverified."""
     prompt = prompt_text(messages)
     own = outside(prompt, "transcript")
     label = (section(own, "assigned") or "").strip()

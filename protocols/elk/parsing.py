@@ -66,6 +66,8 @@ def _reporter(value: str) -> tuple[str | None, str | None, str | None]:
 
 
 def parse_proposal(text: str) -> Proposal:
+    """A builder's reply read into a proposal: its STRATEGY, WHY and REPORTER fields (a reply without labels is all
+    strategy), a reporter that cannot be used recorded as an error."""
     found = fields(text, ("strategy", "why", "reporter"))
     strategy = found.get("strategy") or (text.strip() if not found else "")
     reporter, prompt, error = _reporter(found.get("reporter", ""))
@@ -115,6 +117,8 @@ def parse_actions(text: str) -> tuple[list[str] | None, str | None]:
 
 
 def parse_counterexample(text: str) -> Counterexample:
+    """A breaker's reply read into a counterexample: its COUNTEREXAMPLE and BAD REPORTER fields and any attached
+    episode, or a concession when it says there is no counterexample and names no bad reporter."""
     found = fields(text, ("counterexample", "bad_reporter", "actions"))
     story = found.get("counterexample") or (_without_fences(text) if not found else "")
     conceded = bool(_CONCEDE.search(text)) and not found.get("bad_reporter")
@@ -140,5 +144,6 @@ def parse_ruling(text: str) -> tuple[bool | None, str]:
 
 
 def parse_yes_no(text: str) -> bool | None:
+    """A reporter's answer: the first "yes" or "no" the reply says, None when it says neither."""
     match = re.search(r"\b(yes|no)\b", text, re.IGNORECASE)
     return None if match is None else match.group(1).lower() == "yes"

@@ -14,6 +14,9 @@ Outcome = Literal["builder survives", "breaker wins"]
 
 
 class Proposal(BaseModel):
+    """A builder's reply as read: the training strategy, why it should find the direct translator, and the reporter
+    attached to it, if any (or why the one named could not be used)."""
+
     text: str
     strategy: str
     why: str = ""
@@ -24,6 +27,9 @@ class Proposal(BaseModel):
 
 
 class Counterexample(BaseModel):
+    """A breaker's reply as read: the story in which the strategy yields a bad reporter, that reporter, and the
+    attached episode (or why it could not be read); or a concession that there is none."""
+
     text: str
     story: str = ""
     bad_reporter: str = ""
@@ -40,6 +46,8 @@ class Counterexample(BaseModel):
 
 
 class Ruling(BaseModel):
+    """The ruling on one round's counterexample, with its reason and who made it."""
+
     #: None when the judge gave no readable ruling
     valid: bool | None
     reason: str
@@ -48,6 +56,9 @@ class Ruling(BaseModel):
 
 
 class ElkRound(BaseModel):
+    """One round: the proposal, the counterexample, what running its episode showed, how the builder's reporter
+    scored, and the ruling."""
+
     round: int
     proposal: Proposal
     counterexample: Counterexample | None = None
@@ -59,6 +70,8 @@ class ElkRound(BaseModel):
 
 
 class ElkGame(BaseModel):
+    """A whole game as ``GameRecord.meta`` keeps it: the scenario, every round, and the outcome with its reason."""
+
     scenario: str
     outcome: Outcome
     reason: str
@@ -67,6 +80,7 @@ class ElkGame(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def valid_counterexamples(self) -> int:
+        """Rounds whose counterexample was ruled valid."""
         return sum(bool(r.ruling and r.ruling.valid) for r in self.rounds)
 
     @computed_field  # type: ignore[prop-decorator]

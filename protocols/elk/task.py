@@ -12,6 +12,8 @@ from oversight.tasks.items import TaskItem, TaskSet
 
 
 def scenario_item(scenario: Scenario) -> TaskItem:
+    """The task item for a scenario: the question of how to train an honest reporter, the setting as its passage,
+    and the whole scenario in ``meta``."""
     return TaskItem(
         id=scenario.id,
         question=f"{scenario.title}: how can a reporter be trained to answer {scenario.question!r} with what the "

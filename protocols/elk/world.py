@@ -25,6 +25,8 @@ CATEGORIES: tuple[Category, ...] = ("fake-positive", "real-positive", "true-alar
 
 
 class _Strict(BaseModel):
+    """The base of a world's parts: an unknown field in a scenario file is an error, and nothing changes once loaded."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -37,6 +39,9 @@ class Case(_Strict):
 
 
 class Action(_Strict):
+    """Something an actor can do: when it may happen, and what it changes, by the first of its cases that
+    applies."""
+
     actor: str
     description: str
     #: the action is invalid (an error in the record) unless every one of these holds
@@ -52,6 +57,9 @@ class Action(_Strict):
 
 
 class Sensor(_Strict):
+    """One reading the human sees: honest about the state unless a tampering variable is set, which makes it read
+    "fine" whatever the truth."""
+
     description: str
     #: the sensor honestly reads "fine" when every one of these holds
     honest: dict[str, bool]
@@ -63,6 +71,9 @@ class Sensor(_Strict):
 
 
 class World(_Strict):
+    """A scenario's world: the variables and their initial values, the latent variable the reporter is asked about
+    (with how the truth reads either way), and the actions and sensors."""
+
     initial: dict[str, bool]
     #: the latent variable the reporter's question is about; True is the good answer ("yes")
     truth: str
@@ -91,6 +102,8 @@ class World(_Strict):
 
 
 class Step(BaseModel):
+    """One action that ran: its name, who did it, and the note of the case that happened."""
+
     action: str
     actor: str
     note: str
@@ -115,6 +128,8 @@ class Episode(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def category(self) -> Category:
+        """Which kind of episode this is, from what the human sees against the truth; ``invalid`` when it stopped on
+        an error."""
         if self.error is not None:
             return "invalid"
         if self.human_safe:
@@ -123,6 +138,7 @@ class Episode(BaseModel):
 
     @property
     def fake_positive(self) -> bool:
+        """Whether every sensor reads fine while the truth is bad: the case the human simulator gets wrong."""
         return self.category == "fake-positive"
 
 

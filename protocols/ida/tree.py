@@ -40,6 +40,8 @@ _ANSWER_LINE = re.compile(r"^\s*\**\s*(?:final\s+)?answer\s*\**\s*[:：]\s*\**\s
 # -- reading replies ---------------------------------------------------------------------------------------------
 @dataclass
 class Decomposition:
+    """A decomposer's reply as read: a direct answer, a list of sub-questions, or malformed when it is neither."""
+
     kind: Literal["answer", "subquestions", "malformed"]
     answer: str | None = None
     subquestions: list[str] = field(default_factory=list)
@@ -127,6 +129,7 @@ class Budget:
         return True
 
     def give_back(self, calls: int = 1) -> None:
+        """Return calls held in reserve to this budget and every ancestor's."""
         for b in self._chain():
             b.used -= calls
 
@@ -134,6 +137,9 @@ class Budget:
 # -- nodes ---------------------------------------------------------------------------------------------------------
 @dataclass
 class Node:
+    """One question of the tree: its budget, the sub-questions and children it was split into, how it got its
+    answer, and the calls and tokens it spent."""
+
     id: str
     parent: Node | None
     depth: int
@@ -164,6 +170,7 @@ class Node:
         self.key = canonical_question(self.question)
 
     def ancestors(self) -> Iterable[Node]:
+        """The node's parent, its parent's parent and so on up to the root."""
         node = self.parent
         while node is not None:
             yield node
@@ -226,4 +233,5 @@ async def gather_or_cancel(awaitables: list[Awaitable[str]]) -> list[str]:
 
 
 def order_key(node_id: str) -> tuple[int, ...]:
+    """A dotted node id (``0.2.10``) as numbers, so that nodes sort in tree order (``0.2.9`` before ``0.2.10``)."""
     return tuple(int(part) for part in node_id.split("."))

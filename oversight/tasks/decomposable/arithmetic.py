@@ -20,11 +20,15 @@ from oversight.tasks.items import TaskSet
 
 @dataclass(frozen=True)
 class Num:
+    """An integer literal in an expression."""
+
     value: int
 
 
 @dataclass(frozen=True)
 class Op:
+    """One operator over two or more operands; ``-`` subtracts every later operand from the first."""
+
     op: str
     args: tuple[Expr, ...]
 
@@ -37,6 +41,7 @@ LIMIT = 999
 
 
 def evaluate(expr: Expr) -> int:
+    """The exact integer value of an expression."""
     if isinstance(expr, Num):
         return expr.value
     values = [evaluate(a) for a in expr.args]
@@ -48,10 +53,13 @@ def evaluate(expr: Expr) -> int:
 
 
 def depth(expr: Expr) -> int:
+    """How deeply operators nest: 0 for a literal, 1 for one operator over literals."""
     return 0 if isinstance(expr, Num) else 1 + max(depth(a) for a in expr.args)
 
 
 def show(expr: Expr, top: bool = True) -> str:
+    """The expression as a question writes it: every operation and negative literal below the top level is
+    parenthesised, so :class:`_Parser` reads it back to the same tree."""
     if isinstance(expr, Num):
         return str(expr.value) if expr.value >= 0 or top else f"({expr.value})"
     text = f" {expr.op} ".join(show(a, top=False) for a in expr.args)
@@ -128,6 +136,9 @@ def _bounded(expr: Expr) -> bool:
 
 
 class NestedArithmetic(DecomposableTask[Expr]):
+    """Integer expressions of +, - and *; a question splits into the operations among the outermost operator's
+    operands, and the literals stay in the aggregate."""
+
     name: ClassVar[str] = "nested-arithmetic"
     description: ClassVar[str] = "integer expressions of +, - and * with an exact value"
     difficulty_means: ClassVar[str] = "difficulty = nesting depth 1-4"
@@ -190,4 +201,5 @@ TASK = NestedArithmetic()
 
 
 def nested_arithmetic(seed: int = 0) -> TaskSet:
+    """The built-in nested-arithmetic set: ten expressions at each nesting depth, fixed by the seed."""
     return TASK.task_set(seed)

@@ -25,21 +25,28 @@ LIMIT = 99
 
 @dataclass(frozen=True)
 class Assign:
+    """One statement, ``target = left`` or ``target = left op right``, where an operand is a variable name or an
+    integer literal (as text)."""
+
     target: str
     left: str
     op: str | None = None
     right: str | None = None
 
     def operands(self) -> list[str]:
+        """The statement's operands in order, variables and literals alike."""
         return [x for x in (self.left, self.right) if x is not None]
 
     def show(self) -> str:
+        """The statement as a question writes it, e.g. ``b = a + 3``."""
         tail = f" {self.op} {self.right}" if self.op else ""
         return f"{self.target} = {self.left}{tail}"
 
 
 @dataclass(frozen=True)
 class Program:
+    """The statements in the order they run, and the variable whose final value is asked for."""
+
     statements: tuple[Assign, ...]
     target: str
 
@@ -61,6 +68,7 @@ def _apply(statement: Assign, values: dict[str, int]) -> int:
 
 
 def run(statements: Sequence[Assign]) -> dict[str, int]:
+    """Every variable's value after running the statements in order."""
     values: dict[str, int] = {}
     for statement in statements:
         values[statement.target] = _apply(statement, values)
@@ -72,6 +80,9 @@ def _last_assignment(statements: Sequence[Assign], var: str, before: int) -> int
 
 
 class SequentialAssignments(DecomposableTask[Program]):
+    """Programs of ``+``/``-`` assignments over a few variables; a question splits into the variables its target's
+    last assignment reads, each asked over the program as it stood then."""
+
     name: ClassVar[str] = "sequential-assignments"
     description: ClassVar[str] = "the value of a variable after a sequence of assignments"
     difficulty_means: ClassVar[str] = "difficulty = dependency depth 1-4 over 3d+2 statements"
@@ -161,4 +172,5 @@ TASK = SequentialAssignments()
 
 
 def sequential_assignments(seed: int = 0) -> TaskSet:
+    """The built-in sequential-assignments set: ten programs at each dependency depth, fixed by the seed."""
     return TASK.task_set(seed)

@@ -191,13 +191,17 @@ class DecomposableTask(ABC, Generic[P]):
         return problem
 
     def answer(self, question: str) -> str:
+        """The exact answer to a question text of this task (ValueError if the text is not one)."""
         return self.solve(self._problem(question))
 
     def decompose(self, question: str) -> list[str] | None:
+        """The question texts of the exact decomposition, or None when the question is a leaf."""
         subs = self.split(self._problem(question))
         return None if subs is None else [self.render(sub) for sub in subs]
 
     def aggregate(self, question: str, sub_answers: Sequence[str]) -> str:
+        """The answer to a question from its sub-questions' answers (in :meth:`decompose` order); ValueError when their
+        number is wrong or one is unreadable."""
         problem = self._problem(question)
         subs = self.split(problem)
         if subs is None or len(subs) != len(sub_answers):
@@ -205,11 +209,15 @@ class DecomposableTask(ABC, Generic[P]):
         return self.combine(problem, sub_answers)
 
     def wrong_answer(self, question: str, u: float) -> str:
+        """A well-formed wrong answer to a question text, chosen by ``u`` in [0, 1): what a noisy oracle gives when
+        it errs."""
         problem = self._problem(question)
         return self.corrupt(problem, self.solve(problem), u)
 
     # -- task sets ------------------------------------------------------------------------------------------
     def item(self, seed: int, index: int, difficulty: int) -> TaskItem:
+        """The ``index``-th item of this difficulty, fixed by the seed, with the exact answer and the shape of its
+        decomposition in ``meta``."""
         rng = random.Random(f"{self.name}/{seed}/{difficulty}/{index}")
         problem = self.generate(rng, difficulty)
         question = self.render(problem)

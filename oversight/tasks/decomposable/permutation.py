@@ -26,11 +26,14 @@ _MAPPING = re.compile(r"^(\d+)->(\d+)$")
 
 @dataclass(frozen=True)
 class Power:
+    """A permutation of ``0 … n-1`` (``perm[i]`` is where ``i`` goes) and how many times to apply it."""
+
     perm: tuple[int, ...]
     k: int
 
 
 def read_list(text: str, n: int) -> tuple[int, ...]:
+    """A written permutation answer: exactly ``n`` integers, each in ``0 … n-1`` (ValueError otherwise)."""
     tokens = normalise_answer(text).split()
     if len(tokens) != n or not all(t.lstrip("-").isdigit() for t in tokens):
         raise ValueError(f"not a list of {n} integers: {text!r}")
@@ -45,6 +48,8 @@ def _show(values: Iterable[int]) -> str:
 
 
 class PermutationPowering(DecomposableTask[Power]):
+    """Writing out ``p^k``; a question splits into the two halves of ``k`` and the aggregate composes their lists."""
+
     name: ClassVar[str] = "permutation-powering"
     description: ClassVar[str] = "write out p^k for a permutation p"
     difficulty_means: ClassVar[str] = "difficulty d: k in [2^(d+1), 2^(d+2)), 5+d elements"
@@ -123,4 +128,5 @@ TASK = PermutationPowering()
 
 
 def permutation_powering(seed: int = 0) -> TaskSet:
+    """The built-in permutation-powering set: ten permutations at each difficulty, fixed by the seed."""
     return TASK.task_set(seed)

@@ -28,6 +28,9 @@ UNKNOWN = "unknown"
 
 @dataclass(frozen=True)
 class Chain:
+    """The facts as ``(person, relation, person)`` triples in the order shown, the person the chain starts from, and
+    the relations to follow in order."""
+
     facts: tuple[tuple[str, str, str], ...]
     start: str
     hops: tuple[str, ...]
@@ -38,6 +41,9 @@ def _lookup(facts: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str], str]
 
 
 class MultiHop(DecomposableTask[Chain]):
+    """Following a chain of relations through facts with distractors among them; a question splits into the chain
+    without its last hop, and the aggregate looks that hop up (a missing fact gives ``unknown``)."""
+
     name: ClassVar[str] = "multi-hop"
     description: ClassVar[str] = "follow a chain of relations through a list of facts"
     difficulty_means: ClassVar[str] = "difficulty d: d+1 hops among 8+2d people"
@@ -117,4 +123,5 @@ TASK = MultiHop()
 
 
 def multi_hop(seed: int = 0) -> TaskSet:
+    """The built-in multi-hop set: ten chains at each difficulty, fixed by the seed."""
     return TASK.task_set(seed)

@@ -30,6 +30,8 @@ NODES = 6
 
 @dataclass(frozen=True)
 class Path:
+    """The weighted edges as ``(from, to, cost)``, the two end nodes, and the most edges a path may use."""
+
     edges: tuple[tuple[str, str, int], ...]
     source: str
     target: str
@@ -37,6 +39,8 @@ class Path:
 
 
 def read_cost(text: str) -> int | None:
+    """A written path cost, or None for an answer saying there is no path (``none``, ``no path``, ``infinity``);
+    ValueError when it is neither."""
     value = normalise_answer(text)
     if value in (NONE, "no path", "infinity", "inf"):
         return None
@@ -48,6 +52,9 @@ def _show(cost: int | None) -> str:
 
 
 class ShortestPath(DecomposableTask[Path]):
+    """The cheapest path in at most k edges; a question splits into the same question with k-1 edges to the target
+    and to each node with an edge into it, and the aggregate takes the cheapest way to arrive."""
+
     name: ClassVar[str] = "shortest-path"
     description: ClassVar[str] = "cost of the cheapest path in a weighted digraph using at most k edges"
     difficulty_means: ClassVar[str] = "difficulty d: at most d+1 edges, 6 nodes"
@@ -135,4 +142,5 @@ TASK = ShortestPath()
 
 
 def shortest_path(seed: int = 0) -> TaskSet:
+    """The built-in shortest-path set: ten graphs at each difficulty, fixed by the seed, each with a path."""
     return TASK.task_set(seed)

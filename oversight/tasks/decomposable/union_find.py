@@ -33,12 +33,16 @@ LEAF_LINKS = 2
 
 @dataclass(frozen=True)
 class Links:
+    """The links as item pairs in the order shown, and what is asked of them."""
+
     links: tuple[tuple[str, str], ...]
     #: the two items asked about, or None for a groups question
     pair: tuple[str, str] | None = None
 
 
 def partition(links: Iterable[tuple[str, str]]) -> list[list[str]]:
+    """The groups the links connect (only items that appear in a link), each in alphabetical order, groups
+    ordered by their first item."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -57,10 +61,13 @@ def partition(links: Iterable[tuple[str, str]]) -> list[list[str]]:
 
 
 def show_groups(groups: Iterable[Iterable[str]]) -> str:
+    """Groups written as an answer, ``a b e; c d``: items in order within a group, groups by their first item."""
     return "; ".join(" ".join(g) for g in sorted(sorted(g) for g in groups))
 
 
 def read_groups(text: str) -> list[list[str]]:
+    """A written groups answer, leniently: groups separated by semicolons, new lines or bars, items by spaces or
+    commas (ValueError when an item is not a single letter)."""
     raw = str(text).replace("\n", ";").replace("|", ";")
     groups = []
     for part in raw.split(";"):
@@ -78,6 +85,9 @@ def _chain(groups: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
 
 
 class UnionFind(DecomposableTask[Links]):
+    """Connectivity over a list of links, asked as a yes/no pair question or as the groups; either splits into the
+    groups of each half of the links, and the aggregate merges them."""
+
     name: ClassVar[str] = "union-find"
     description: ClassVar[str] = "whether two items are connected by a list of links"
     difficulty_means: ClassVar[str] = "difficulty d: 2^(d+1) links"
@@ -166,4 +176,6 @@ TASK = UnionFind()
 
 
 def union_find(seed: int = 0) -> TaskSet:
+    """The built-in union-find set: ten pair questions at each difficulty, fixed by the seed, about half of them
+    connected."""
     return TASK.task_set(seed)

@@ -25,15 +25,21 @@ KEY_LENGTH = 6
 
 @dataclass(frozen=True)
 class Search:
+    """The table as ``(binary key, value)`` entries in the order shown, and the pattern (``0``, ``1`` and ``*``)."""
+
     table: tuple[tuple[str, int], ...]
     pattern: str
 
 
 def matches(key: str, pattern: str) -> bool:
+    """Whether a key has the pattern's length and agrees with it everywhere the pattern has no ``*``."""
     return len(key) == len(pattern) and all(p in ("*", k) for k, p in zip(key, pattern, strict=True))
 
 
 class WildcardSearch(DecomposableTask[Search]):
+    """Summing the values of the keys a wildcard pattern matches; a question splits by fixing its first wildcard to 0
+    and to 1, and the aggregate adds the two sums."""
+
     name: ClassVar[str] = "wildcard-search"
     description: ClassVar[str] = "sum of the values whose keys match a pattern with wildcards"
     difficulty_means: ClassVar[str] = "difficulty = number of wildcards 1-4, 6+2d table entries"
@@ -92,4 +98,6 @@ TASK = WildcardSearch()
 
 
 def wildcard_search(seed: int = 0) -> TaskSet:
+    """The built-in wildcard-search set: ten tables at each number of wildcards, fixed by the seed, each with a
+    matching key."""
     return TASK.task_set(seed)
