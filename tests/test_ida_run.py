@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -13,11 +12,11 @@ from oversight.protocols.ida.policies import oracle
 from oversight.protocols.ida.tree import parse_answer, parse_decomposition
 
 from oversight.models import BACKENDS
-from oversight.models.base import ChatMessage, Completion, GenerationSettings, ModelBackend
+from oversight.models.base import ChatMessage, Completion, GenerationSettings, ModelBackend, Request
 from oversight.runner import RunConfig, execute
 from oversight.tasks.decomposable import FAMILIES, canonical_question
 
-from .conftest import oversight, read_lines
+from .conftest import oversight, oversight_in_process, read_lines
 
 NODE_FIELDS = {
     "id", "parent", "depth", "question", "subquestions", "children", "answer", "mode", "reason", "memo", "memo_of",
@@ -268,13 +267,13 @@ def test_sub_questions_run_concurrently(workdir: Path) -> None:
         cacheable: ClassVar[bool] = False
         known_params: ClassVar[frozenset[str] | None] = None
 
-        async def complete(self, messages: list[ChatMessage], settings: GenerationSettings, sample: int) -> Completion:
+        async def send(self, request: Request) -> Completion:
             nonlocal in_flight, most
             in_flight += 1
             most = max(most, in_flight)
             await asyncio.sleep(0.01)
             in_flight -= 1
-            return oracle(messages, settings, sample, {})
+            return oracle(request.messages, request.settings, request.sample, {})
 
     BACKENDS.add("slow", Slow)
     records = _run_in_process(workdir, "run", task="wildcard-search", limit=4, model="slow/oracle",
@@ -302,14 +301,14 @@ def test_show_renders_the_tree(workdir: Path) -> None:
     records, _ = _run(workdir, "run", "--task", "wildcard-search", "--limit", "2",
                       "--model", "scripted/noisy-oracle?p=0.5")
     record = next(r for r in _amplified(records) if r["meta"]["difficulty"] == 2)
-    shown = oversight("show", "run", record["game_id"][:10], env={**os.environ, "COLUMNS": "200"})
+    shown = oversight_in_process("show", "run", record["game_id"][:10], env={"COLUMNS": "200"})
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout
     assert "[1.1.2]" in out and "budget 100" in out and "budget 50" in out and "decomposed into 2" in out
     assert f"answer: {record['meta']['answer']}" in out and f"expected: {record['answer']}" in out
     for node in record["meta"]["tree"]:
         assert f"→ {node['answer']}" in out
-    listing = oversight("show", "run")
+    listing = oversight_in_process("show", "run")
     assert listing.returncode == 0 and "amplified vs direct" in listing.stdout
 
 
@@ -331,11 +330,11 @@ def test_open_ended_file_and_multiple_choice_items(workdir: Path) -> None:
 
 def test_bad_settings_are_one_line_errors(workdir: Path) -> None:
     for setting in ("child_share=0", "memo=sometimes", "max_calls=0", "no_such=1"):
-        result = oversight("run", "ida", "--task", "union-find", "--set", setting)
+        result = oversight_in_process("run", "ida", "--task", "union-find", "--set", setting)
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, (setting, result.stderr)
-    listing = oversight("protocols")
+    listing = oversight_in_process("protocols")
     assert "ida" in listing.stdout and "decomposer" in listing.stdout
-    tasks = oversight("tasks")
+    tasks = oversight_in_process("tasks")
     assert all(t.name in tasks.stdout for t in FAMILIES)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from oversight.errors import FatalRunError, UserError
+from oversight.models import ReliableBackend, create_backend
 from oversight.models.base import (
     BackendOptions,
     ChatMessage,
@@ -42,8 +43,8 @@ PROMPTS = ["Name a colour.", "What is 2+2?", "Say hello in French.", "Name a pla
 
 
 @pytest.fixture(scope="module")
-def backend(loop: asyncio.AbstractEventLoop) -> Iterator[LlamaCppBackend]:
-    backend = LlamaCppBackend(ModelSpec.parse(SPEC), BackendOptions(max_connections=4))
+def backend(loop: asyncio.AbstractEventLoop) -> Iterator[ReliableBackend]:
+    backend = create_backend(SPEC, BackendOptions(max_connections=4))
     yield backend
     loop.run_until_complete(backend.aclose())
 
@@ -54,7 +55,7 @@ def _one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
     return message
 
 
-def test_greedy_generation_is_deterministic_and_concurrent(loop: asyncio.AbstractEventLoop, backend: LlamaCppBackend) -> None:
+def test_greedy_generation_is_deterministic_and_concurrent(loop: asyncio.AbstractEventLoop, backend: ReliableBackend) -> None:
     settings = GenerationSettings(max_tokens=24)
     first = loop.run_until_complete(backend.complete([ChatMessage(role="user", content=PROMPTS[0])], settings, 0))
     again = loop.run_until_complete(backend.complete([ChatMessage(role="user", content=PROMPTS[0])], settings, 0))
@@ -69,7 +70,7 @@ def test_greedy_generation_is_deterministic_and_concurrent(loop: asyncio.Abstrac
     assert all(text.strip() for text in loop.run_until_complete(together()))
 
 
-def test_judge_probabilities_come_from_top_logprobs(loop: asyncio.AbstractEventLoop, backend: LlamaCppBackend) -> None:
+def test_judge_probabilities_come_from_top_logprobs(loop: asyncio.AbstractEventLoop, backend: ReliableBackend) -> None:
     settings = GenerationSettings(max_tokens=8, logprobs=True, top_logprobs=5)
     completion = loop.run_until_complete(backend.complete(JUDGE, settings, 0))
     assert completion.logprobs
@@ -81,7 +82,7 @@ def test_judge_probabilities_come_from_top_logprobs(loop: asyncio.AbstractEventL
     assert sum(verdict.probabilities) == pytest.approx(1.0)
 
 
-def test_cache_identity_names_the_weights_not_the_server(loop: asyncio.AbstractEventLoop, backend: LlamaCppBackend) -> None:
+def test_cache_identity_names_the_weights_not_the_server(loop: asyncio.AbstractEventLoop, backend: ReliableBackend) -> None:
     loop.run_until_complete(backend.complete([ChatMessage(role="user", content="Hi")], GenerationSettings(max_tokens=2), 0))
     identity = backend.cache_identity()
     assert identity["sha256"] == ALIASES["smollm2-135m"].sha256
@@ -139,7 +140,7 @@ def test_corrupted_weights_are_a_one_line_error(tmp_path: Path, monkeypatch: pyt
 def test_a_truncated_gguf_stops_the_run_with_one_line(tmp_path: Path) -> None:
     truncated = tmp_path / "truncated.gguf"
     truncated.write_bytes(resolve_gguf("smollm2-135m").read_bytes()[: 1 << 20])
-    backend = LlamaCppBackend(ModelSpec.parse(f"llamacpp/{truncated}"), BackendOptions(max_connections=1))
+    backend = create_backend(f"llamacpp/{truncated}", BackendOptions(max_connections=1))
     with pytest.raises(FatalRunError) as exc:
         asyncio.run(backend.complete(JUDGE, GenerationSettings(max_tokens=4), 0))
     assert "truncated.gguf" in _one_line(exc)

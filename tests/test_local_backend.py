@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from oversight.errors import FatalRunError, UserError
+from oversight.models import ReliableBackend, create_backend
 from oversight.models.base import (
     BackendOptions,
     ChatMessage,
@@ -43,10 +44,10 @@ PROMPTS = [
 
 
 @pytest.fixture(scope="module")
-def backend(loop: asyncio.AbstractEventLoop) -> Iterator[LocalBackend]:
+def backend(loop: asyncio.AbstractEventLoop) -> Iterator[ReliableBackend]:
     offline = os.environ.get("HF_HUB_OFFLINE")
     os.environ["HF_HUB_OFFLINE"] = "1"  # loading must never need the model hub
-    backend = LocalBackend(ModelSpec.parse(SPEC), BackendOptions(max_connections=8))
+    backend = create_backend(SPEC, BackendOptions(max_connections=8))
     yield backend
     loop.run_until_complete(backend.aclose())
     if offline is None:
@@ -55,11 +56,11 @@ def backend(loop: asyncio.AbstractEventLoop) -> Iterator[LocalBackend]:
         os.environ["HF_HUB_OFFLINE"] = offline
 
 
-def _ask(loop: asyncio.AbstractEventLoop, backend: LocalBackend, prompt: str, settings: GenerationSettings) -> Completion:
+def _ask(loop: asyncio.AbstractEventLoop, backend: ReliableBackend, prompt: str, settings: GenerationSettings) -> Completion:
     return loop.run_until_complete(backend.complete([ChatMessage(role="user", content=prompt)], settings, 0))
 
 
-def test_greedy_generation(loop: asyncio.AbstractEventLoop, backend: LocalBackend) -> None:
+def test_greedy_generation(loop: asyncio.AbstractEventLoop, backend: ReliableBackend) -> None:
     completion = _ask(loop, backend, PROMPTS[0], GenerationSettings(max_tokens=24))
     assert completion.text.strip()
     assert completion.usage.prompt_tokens > 0 and 0 < completion.usage.completion_tokens <= 24
@@ -67,18 +68,20 @@ def test_greedy_generation(loop: asyncio.AbstractEventLoop, backend: LocalBacken
     assert _ask(loop, backend, PROMPTS[0], GenerationSettings(max_tokens=24)) == completion
 
 
-def test_batched_equals_one_at_a_time(loop: asyncio.AbstractEventLoop, backend: LocalBackend) -> None:
+def test_batched_equals_one_at_a_time(loop: asyncio.AbstractEventLoop, backend: ReliableBackend) -> None:
     # different prompt lengths (so rows are padded) and different max_tokens and logprobs per row
     settings = [GenerationSettings(max_tokens=16 + 8 * (i % 3), logprobs=i % 2 == 1) for i in range(len(PROMPTS))]
     alone = [_ask(loop, backend, p, s) for p, s in zip(PROMPTS, settings, strict=True)]
-    before = backend.batch_sizes.copy()
+    local = backend.backend
+    assert isinstance(local, LocalBackend)
+    before = local.batch_sizes.copy()
 
     async def together() -> list[Completion]:
         calls = (backend.complete([ChatMessage(role="user", content=p)], s, 0) for p, s in zip(PROMPTS, settings, strict=True))
         return await asyncio.gather(*calls)
 
     batched = loop.run_until_complete(together())
-    assert max(backend.batch_sizes - before) > 1, "concurrent requests never shared a batch"
+    assert max(local.batch_sizes - before) > 1, "concurrent requests never shared a batch"
     for one, many in zip(alone, batched, strict=True):
         assert many.text == one.text
         assert many.usage == one.usage  # padding is not counted
@@ -88,7 +91,7 @@ def test_batched_equals_one_at_a_time(loop: asyncio.AbstractEventLoop, backend: 
             assert a.logprob == pytest.approx(b.logprob, abs=1e-3)
 
 
-def test_choice_probabilities_sum_to_one(loop: asyncio.AbstractEventLoop, backend: LocalBackend) -> None:
+def test_choice_probabilities_sum_to_one(loop: asyncio.AbstractEventLoop, backend: ReliableBackend) -> None:
     settings = GenerationSettings(max_tokens=8, logprobs=True, top_logprobs=5)
     completion = loop.run_until_complete(backend.complete(JUDGE, settings, 0))
     assert completion.logprobs and len(completion.logprobs) == completion.usage.completion_tokens
@@ -101,7 +104,7 @@ def test_choice_probabilities_sum_to_one(loop: asyncio.AbstractEventLoop, backen
     assert sum(verdict.probabilities) == pytest.approx(1.0)
 
 
-def test_stop_strings_end_the_text(loop: asyncio.AbstractEventLoop, backend: LocalBackend) -> None:
+def test_stop_strings_end_the_text(loop: asyncio.AbstractEventLoop, backend: ReliableBackend) -> None:
     completion = _ask(loop, backend, "Count from 1 to 10, separated by commas.", GenerationSettings(max_tokens=40, stop=("5",)))
     assert "5" not in completion.text and completion.finish_reason == "stop"
 
@@ -124,7 +127,7 @@ def test_corrupted_or_missing_weights_are_one_line_errors(tmp_path: Path, monkey
 
     truncated = tmp_path / "truncated.gguf"
     truncated.write_bytes(original.read_bytes()[: 1 << 20])
-    backend = LocalBackend(ModelSpec.parse(f"local/{truncated}"), BackendOptions())
+    backend = create_backend(f"local/{truncated}", BackendOptions())
     with pytest.raises(FatalRunError) as exc:
         asyncio.run(backend.complete(JUDGE, GenerationSettings(max_tokens=4), 0))
     assert "truncated.gguf" in str(exc.value) and "\n" not in str(exc.value)

@@ -8,10 +8,13 @@ from oversight.models.base import (
     ModelBackend,
     ModelCallError,
     ModelSpec,
+    Request,
     TokenLogprob,
     TopLogprob,
     Usage,
 )
+from oversight.models.reliable import ReliableBackend
+from oversight.models.retry import Failure, FailureKind
 from oversight.registry import Registry
 
 #: a new backend is one module plus one line here (or an entry point in the group ``oversight.backends``)
@@ -27,10 +30,11 @@ BACKENDS = Registry(
 )
 
 
-def create_backend(spec: str | ModelSpec, options: BackendOptions) -> ModelBackend:
+def create_backend(spec: str | ModelSpec, options: BackendOptions) -> ReliableBackend:
+    """The backend a spec names, inside the retries, timeouts, limits and pacing every model call gets."""
     parsed = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
     backend_cls: type[ModelBackend] = BACKENDS.get(parsed.provider)
-    return backend_cls(parsed, options)
+    return ReliableBackend(backend_cls(parsed, options))
 
 
 __all__ = [
@@ -38,10 +42,14 @@ __all__ = [
     "BackendOptions",
     "ChatMessage",
     "Completion",
+    "Failure",
+    "FailureKind",
     "GenerationSettings",
     "ModelBackend",
     "ModelCallError",
     "ModelSpec",
+    "ReliableBackend",
+    "Request",
     "TokenLogprob",
     "TopLogprob",
     "Usage",

@@ -1,7 +1,12 @@
-"""The one interface every model backend implements: chat messages and settings in, a completion out."""
+"""The one interface every model backend implements: one request in, one completion out, and what a failure means.
+
+Retries, timeouts, concurrency limits and pacing are the same for every backend and live in
+:mod:`oversight.models.reliable`, which :func:`oversight.models.create_backend` puts around each backend.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -11,13 +16,15 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ConfigDict, Field
 
 from oversight.errors import UserError
-from oversight.models.concurrency import AdaptiveLimiter
-from oversight.models.retry import RetryStats
+from oversight.models.concurrency import AdaptiveLimiter, ServerTimeout
+from oversight.models.retry import Failure, RetryStats, Sleep
 
 N = TypeVar("N", int, float)
 
 
 class ChatMessage(BaseModel):
+    """One message of a chat: who says it and what."""
+
     model_config = ConfigDict(frozen=True)
 
     role: Literal["system", "user", "assistant"]
@@ -39,11 +46,14 @@ class GenerationSettings(BaseModel):
 
 
 class Usage(BaseModel):
+    """Tokens one call (or a sum of calls) read and wrote."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
+        """Tokens read and written together."""
         return self.prompt_tokens + self.completion_tokens
 
     def __add__(self, other: Usage) -> Usage:
@@ -54,17 +64,23 @@ class Usage(BaseModel):
 
 
 class TopLogprob(BaseModel):
+    """One of the likeliest tokens at a position, with its log-probability."""
+
     token: str
     logprob: float
 
 
 class TokenLogprob(BaseModel):
+    """A generated token, its log-probability and the likeliest alternatives at its position."""
+
     token: str
     logprob: float
     top_logprobs: list[TopLogprob] = Field(default_factory=list)
 
 
 class Completion(BaseModel):
+    """What a model answered: its text, token counts, optional logprobs, and whether the cache supplied it."""
+
     text: str
     usage: Usage = Field(default_factory=Usage)
     logprobs: list[TokenLogprob] | None = None
@@ -90,6 +106,7 @@ class ModelSpec:
 
     @classmethod
     def parse(cls, raw: str) -> ModelSpec:
+        """Read a spec string; a malformed one, or one carrying a key, is a :class:`UserError`."""
         provider, sep, rest = raw.partition("/")
         if not sep or not provider or not rest:
             raise UserError(f"model spec {raw!r}: expected PROVIDER/NAME, e.g. openai/gpt-4o-mini or scripted/judge")
@@ -128,6 +145,18 @@ class ModelSpec:
         return value
 
 
+@dataclass(frozen=True)
+class Request:
+    """One attempt at one model call, as a backend sends it."""
+
+    messages: list[ChatMessage]
+    settings: GenerationSettings
+    #: tells apart several candidates drawn for the same messages and settings
+    sample: int = 0
+    #: which of the backend's :meth:`ModelBackend.endpoints` this attempt goes to; None for an in-process backend
+    endpoint: str | None = None
+
+
 @dataclass
 class BackendOptions:
     """Run-wide settings every backend may use; backends created with the same options share their state."""
@@ -140,6 +169,8 @@ class BackendOptions:
     requests_per_second: float | None = None
     #: seconds before the first retry; later retries wait exponentially longer, with jitter
     backoff: float = 0.5
+    #: how a retry waits out its delay (tests pass one that returns at once)
+    sleep: Sleep = asyncio.sleep
     #: endpoint (base URL) → its limiter, shared by every backend made with these options
     limiters: dict[str, AdaptiveLimiter] = field(default_factory=dict)
     retries: RetryStats = field(default_factory=RetryStats)
@@ -150,30 +181,87 @@ class BackendOptions:
             self.limiters[url] = AdaptiveLimiter(self.max_connections)
         return self.limiters[url]
 
+    def fix_limit(self, url: str, slots: int) -> None:
+        """Hold ``url`` to ``slots`` requests at a time, without adapting: for a server whose capacity is known
+        (one this process started), so none waits in its queue and each one's timeout runs while it is served."""
+        self.limiters[url] = AdaptiveLimiter(slots, start=slots, adaptive=False)
+
+
+#: spec settings every backend takes, applied around each of its calls (:mod:`oversight.models.reliable`)
+RELIABILITY_PARAMS = frozenset({"timeout", "max_attempts", "rps"})
+#: the shortest timeout of a backend generating on this machine: a CPU at full load may take minutes for one long
+#: turn, and a hosted API's timeout would cut it and have it done again
+LOCAL_MIN_TIMEOUT = 3600.0
+
 
 class ModelBackend(ABC):
-    """A source of completions. It knows nothing about which game or role it serves."""
+    """A source of completions: it sends one request at a time and says what its failures mean.
+
+    It knows nothing about which game or role it serves, and nothing of retries, timeouts, concurrency limits or
+    pacing: :class:`~oversight.models.reliable.ReliableBackend` adds those to every backend, reading the settings
+    resolved here (the spec's ``timeout``, ``max_attempts`` and ``rps``, else the run's).
+    """
 
     provider: ClassVar[str]
     #: whether responses are worth storing in the response cache (in-process policies are not)
     cacheable: ClassVar[bool] = True
-    #: spec settings this backend understands (anything else is a user error); None passes all through
+    #: spec settings this backend understands besides :data:`RELIABILITY_PARAMS` (anything else is a user error);
+    #: None passes all through
     known_params: ClassVar[frozenset[str] | None] = frozenset()
+    #: the run's timeout is raised to at least this for this backend (a spec's own ``timeout`` is taken as it is)
+    min_timeout: ClassVar[float] = 0.0
 
     def __init__(self, spec: ModelSpec, options: BackendOptions) -> None:
-        if self.known_params is not None and (unknown := set(spec.params) - self.known_params):
-            known = ", ".join(sorted(self.known_params)) or "none"
-            raise UserError(f"model spec {spec.raw!r}: unknown setting(s) {', '.join(sorted(unknown))} (known: {known})")
+        if self.known_params is not None:
+            known = self.known_params | RELIABILITY_PARAMS
+            if unknown := set(spec.params) - known:
+                raise UserError(
+                    f"model spec {spec.raw!r}: unknown setting(s) {', '.join(sorted(unknown))} "
+                    f"(known: {', '.join(sorted(known))})"
+                )
         self.spec = spec
         self.options = options
+        #: seconds of work one request may take before it is given up on (and retried)
+        self.timeout: float = spec.positive("timeout", float, max(options.timeout, self.min_timeout))
+        #: attempts per call, the first included
+        self.max_attempts: int = spec.positive("max_attempts", int, options.max_attempts)
+        #: requests per second per endpoint, if paced
+        self.requests_per_second: float | None = spec.positive("rps", float, options.requests_per_second)
 
     def cache_identity(self) -> dict[str, Any]:
         """What, besides the request, decides the response: goes into the cache key."""
         return {"provider": self.provider, "model": self.spec.name}
 
+    async def start(self) -> None:
+        """Get ready to send (load weights, start a server): before the first request, and again after
+        :meth:`aclose`."""
+
+    def endpoints(self) -> tuple[str, ...]:
+        """The servers this backend sends to, by base URL, once started. Each has a concurrency limit shared by
+        every model sent there, and an attempt goes to the one with the most room. Empty for a backend that
+        answers in this process: its requests are not limited."""
+        return ()
+
     @abstractmethod
-    async def complete(self, messages: list[ChatMessage], settings: GenerationSettings, sample: int) -> Completion:
-        """Return one completion; ``sample`` tells apart several candidates drawn for the same request."""
+    async def send(self, request: Request) -> Completion:
+        """Make one attempt at ``request``: no retries and no timeout; a failure is raised for :meth:`classify`."""
+
+    def classify(self, exc: BaseException) -> Failure:
+        """What a failure raised by :meth:`start` or :meth:`send` means. By default a timeout or a broken connection
+        is worth another attempt and anything else fails its call; an override falls back on this for what it does
+        not know."""
+        if isinstance(exc, TimeoutError):
+            return Failure.transient("timed out", overloaded=True)
+        if isinstance(exc, ConnectionError):
+            return Failure.transient("connection error")
+        return Failure.rejected(type(exc).__name__)
+
+    def describe(self, exc: BaseException) -> str:
+        """A failure raised by :meth:`start` or :meth:`send`, in one line, for the log of a retry and for the error
+        a game or the run ends with."""
+        if isinstance(exc, ServerTimeout):
+            return str(exc)
+        return f"{type(exc).__name__}: {exc}"
 
     async def aclose(self) -> None:
         """Release connections, servers or weights."""

@@ -30,14 +30,21 @@ _MIGRATIONS = (
 )
 
 
-def default_cache_dir() -> Path:
-    if env := os.environ.get(CACHE_ENV):
+def cache_dir(override_env: str, *parts: str) -> Path:
+    """Where oversight keeps one kind of cached file: the folder the variable ``override_env`` names, else ``parts``
+    under ``$XDG_CACHE_HOME/oversight`` (``~/.cache/oversight`` when ``XDG_CACHE_HOME`` is unset)."""
+    if env := os.environ.get(override_env):
         return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "oversight"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "oversight", *parts)
+
+
+def default_cache_dir() -> Path:
+    """The response cache's folder (``OVERSIGHT_CACHE_DIR`` moves it)."""
+    return cache_dir(CACHE_ENV)
 
 
 def default_cache_path() -> Path:
+    """The response cache's SQLite file."""
     return default_cache_dir() / CACHE_FILE
 
 
@@ -53,6 +60,7 @@ class StoredRequest(BaseModel):
 def cache_key(
     identity: dict[str, Any], messages: list[ChatMessage], settings: GenerationSettings, sample: int
 ) -> str:
+    """The key of a request: sha256 over canonical JSON of everything that decides its response."""
     payload = {
         "identity": identity,
         "messages": [m.model_dump() for m in messages],
@@ -97,6 +105,7 @@ class ResponseCache:
             raise self._unusable(exc) from None
 
     def get(self, key: str) -> Completion | None:
+        """The stored response under ``key``, marked cached; None when there is none or it cannot be read."""
         row = self._execute("SELECT completion FROM responses WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
@@ -107,17 +116,20 @@ class ResponseCache:
         return completion.model_copy(update={"cached": True})
 
     def put(self, key: str, completion: Completion) -> None:
+        """Store a response under ``key``, replacing any before it."""
         self._execute(
             "INSERT OR REPLACE INTO responses (key, completion) VALUES (?, ?)",
             (key, redact_json(completion.model_dump_json(exclude={"cached"}))),
         )
 
     def put_request(self, key: str, request: StoredRequest) -> None:
+        """Keep what a call sent under its key (the first time only: the same key means the same request)."""
         self._execute(
             "INSERT OR IGNORE INTO requests (key, request) VALUES (?, ?)", (key, redact_json(request.model_dump_json()))
         )
 
     def request(self, key: str) -> StoredRequest | None:
+        """What the call under ``key`` sent, if it was kept and can be read."""
         row = self._execute("SELECT request FROM requests WHERE key = ?", (key,)).fetchone()
         try:
             return StoredRequest.model_validate_json(row[0]) if row is not None else None
@@ -125,4 +137,5 @@ class ResponseCache:
             return None
 
     def close(self) -> None:
+        """Close the database connection."""
         self._db.close()

@@ -47,6 +47,8 @@ T = TypeVar("T")
 
 
 class Outcome(enum.Enum):
+    """How a request ended, as far as the endpoint's load is concerned."""
+
     ANSWERED = "answered"
     #: the server said, or showed, it has more than it can take: timeouts, 429, 503
     OVERLOADED = "overloaded"
@@ -99,6 +101,7 @@ class AdaptiveLimiter:
 
     @property
     def limit(self) -> int:
+        """Requests allowed in flight now."""
         return max(1, int(self._limit))
 
     @property
@@ -107,6 +110,7 @@ class AdaptiveLimiter:
         return (self.in_flight + len(self._waiters)) / self.limit
 
     async def acquire(self) -> Ticket:
+        """Wait for a slot (first come, first served) and hold it until :meth:`release`."""
         if self.in_flight < self.limit and not self._waiters:
             self.in_flight += 1
         else:
@@ -134,6 +138,7 @@ class AdaptiveLimiter:
                 self.in_flight += 1
 
     def release(self, ticket: Ticket, outcome: Outcome) -> None:
+        """Free the ticket's slot and learn from how its request ended."""
         self.in_flight -= 1
         self._cold = self._cold and outcome is Outcome.FAILED
         if outcome is Outcome.ANSWERED:

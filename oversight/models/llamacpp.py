@@ -2,8 +2,8 @@
 
 The server (from the prebuilt ``xllamacpp`` wheel) starts on the first request, on 127.0.0.1 and a free port,
 with one parallel slot per concurrent request the run allows (capped) and continuous batching across them.
-Requests then go through :class:`OpenAIBackend`, the same code path as a hosted API: retries, usage and
-``top_logprobs`` parsing are shared. Settings: ``?slots=N`` (parallel sequences), ``?ctx=N`` (context
+Requests then go through :class:`OpenAIBackend`, the same code path as a hosted API: errors, usage and
+``top_logprobs`` parsing are shared, and retries and timeouts are those of every backend. Settings: ``?slots=N`` (parallel sequences), ``?ctx=N`` (context
 tokens per slot) and ``?threads=N`` (default: every core this process may use; fewer when other work shares
 the cores, since llama.cpp's threads wait for each other at every step).
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import dataclasses
 import os
 import time
 import urllib.request
@@ -21,22 +20,13 @@ from importlib.metadata import version
 from typing import Any, ClassVar
 
 from oversight.errors import FatalRunError, UserError
-from oversight.models.base import (
-    BackendOptions,
-    ChatMessage,
-    Completion,
-    GenerationSettings,
-    ModelBackend,
-    ModelSpec,
-)
-from oversight.models.concurrency import AdaptiveLimiter
+from oversight.models.base import LOCAL_MIN_TIMEOUT, BackendOptions, Completion, ModelBackend, ModelSpec, Request
 from oversight.models.openai_backend import OpenAIBackend
+from oversight.models.retry import Failure
 from oversight.weights import ALIASES, resolve_gguf
 
 MAX_SLOTS = 16
 DEFAULT_CTX_PER_SLOT = 4096
-#: a CPU at full load may take minutes for one long turn; a hosted-API timeout would cut it and redo it
-MIN_TIMEOUT = 3600.0
 HEALTH_WAIT = 30.0
 
 #: the only references to running servers, by backend; dropping one stops it, and exit drops them all
@@ -49,8 +39,11 @@ def _cores() -> int:
 
 
 class LlamaCppBackend(ModelBackend):
+    """A GGUF model served by llama.cpp in this process, spoken to as an OpenAI-compatible endpoint."""
+
     provider: ClassVar[str] = "llamacpp"
     known_params: ClassVar[frozenset[str]] = frozenset({"slots", "ctx", "threads"})
+    min_timeout: ClassVar[float] = LOCAL_MIN_TIMEOUT
 
     def __init__(self, spec: ModelSpec, options: BackendOptions) -> None:
         super().__init__(spec, options)
@@ -67,27 +60,36 @@ class LlamaCppBackend(ModelBackend):
         weights = {"sha256": alias.sha256} if alias else {"path": str(self.path.resolve()), "size": self.path.stat().st_size}
         self._identity = {"provider": self.provider, "model": spec.name, **weights, "runtime": f"xllamacpp {version('xllamacpp')}"}
         self._inner: OpenAIBackend | None = None
-        self._start_lock = asyncio.Lock()
 
     def cache_identity(self) -> dict[str, Any]:
         # the weights and the runtime decide the response; the port and the slot count do not
         return self._identity
 
-    async def complete(self, messages: list[ChatMessage], settings: GenerationSettings, sample: int) -> Completion:
-        inner = self._inner or await self._start()
-        return await inner.complete(messages, settings, sample)
+    async def start(self) -> None:
+        """Start the server and connect to it."""
+        url = await asyncio.to_thread(self._launch)
+        # as many requests in flight as the server has slots, never more: none waits in the server's queue
+        self.options.fix_limit(url, self.slots)
+        inner_spec = ModelSpec(raw=self.spec.raw, provider="openai", name=self.spec.name, params={"base_url": url})
+        self._inner = OpenAIBackend(inner_spec, self.options)
 
-    async def _start(self) -> OpenAIBackend:
-        async with self._start_lock:
-            if self._inner is None:
-                url = await asyncio.to_thread(self._launch)
-                # as many requests in flight as the server has slots, never more and not adapted: none waits in the
-                # server's queue, and its timeout runs while it is served
-                self.options.limiters[url] = AdaptiveLimiter(self.slots, start=self.slots, adaptive=False)
-                options = dataclasses.replace(self.options, timeout=max(self.options.timeout, MIN_TIMEOUT))
-                inner_spec = ModelSpec(raw=self.spec.raw, provider="openai", name=self.spec.name, params={"base_url": url})
-                self._inner = OpenAIBackend(inner_spec, options)
-            return self._inner
+    def endpoints(self) -> tuple[str, ...]:
+        """The server's base URL, once it runs."""
+        return self._inner.endpoints() if self._inner is not None else ()
+
+    async def send(self, request: Request) -> Completion:
+        """One chat completion request to the server."""
+        if self._inner is None:
+            raise RuntimeError(f"{self.spec.raw}: send before start")
+        return await self._inner.send(request)
+
+    def classify(self, exc: BaseException) -> Failure:
+        """As for any OpenAI-compatible server."""
+        return self._inner.classify(exc) if self._inner is not None else super().classify(exc)
+
+    def describe(self, exc: BaseException) -> str:
+        """As for any OpenAI-compatible server."""
+        return self._inner.describe(exc) if self._inner is not None else super().describe(exc)
 
     def _launch(self) -> str:
         xl = self._xllamacpp

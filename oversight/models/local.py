@@ -6,9 +6,9 @@ arrives within a few milliseconds, up to ``?batch=N``, becomes one left-padded `
 thread, so the event loop stays free. Only requests with the same sampling settings share a batch, and greedy
 outputs equal one-at-a-time outputs (each row is cut at its own end of sequence and ``max_tokens``). With
 ``logprobs`` set, each token comes with its log-probability and the top alternatives from the raw logits.
-A batch that runs out of memory is tried again, with backoff, in batches half its size
-(:mod:`oversight.models.retry`); any other failure fails its calls. torch and transformers are imported on
-first use, on the worker thread.
+A batch that runs out of memory halves the batch size, and its calls are tried again, with backoff, as every
+backend's transient failures are (:mod:`oversight.models.reliable`); any other failure fails its calls. torch
+and transformers are imported on first use, on the worker thread.
 """
 
 from __future__ import annotations
@@ -25,18 +25,19 @@ from typing import Any, ClassVar
 
 from oversight.errors import FatalRunError, UserError
 from oversight.models.base import (
+    LOCAL_MIN_TIMEOUT,
     BackendOptions,
-    ChatMessage,
     Completion,
     GenerationSettings,
     ModelBackend,
     ModelCallError,
     ModelSpec,
+    Request,
     TokenLogprob,
     TopLogprob,
     Usage,
 )
-from oversight.models.retry import GaveUp, RetryPolicy
+from oversight.models.retry import Failure
 from oversight.weights import ALIASES, resolve_gguf
 
 MAX_BATCH = 16
@@ -72,13 +73,12 @@ def _out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(m in str(exc) for m in _OOM_MESSAGES)
 
 
-def _reason(exc: BaseException) -> str:
-    return "out of memory"
-
-
 class LocalBackend(ModelBackend):
+    """A model run by HuggingFace transformers in this process, with requests from concurrent games batched."""
+
     provider: ClassVar[str] = "local"
     known_params: ClassVar[frozenset[str]] = frozenset({"batch"})
+    min_timeout: ClassVar[float] = LOCAL_MIN_TIMEOUT
 
     def __init__(self, spec: ModelSpec, options: BackendOptions) -> None:
         super().__init__(spec, options)
@@ -100,12 +100,8 @@ class LocalBackend(ModelBackend):
             alias = ALIASES.get(spec.name)
             identity = {"sha256": alias.sha256} if alias else {"path": str(gguf.resolve()), "size": gguf.stat().st_size}
         self.max_batch = spec.positive("batch", int, min(options.max_connections, MAX_BATCH))
-        self.retry = RetryPolicy(
-            options.max_attempts, options.backoff, _out_of_memory, reason=_reason, stats=options.retries
-        )
         self._identity = {"provider": self.provider, "model": spec.name, **identity, "runtime": f"transformers {version('transformers')}"}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oversight-local")
-        self._load_lock = asyncio.Lock()
         self._model: Any = None
         self._tokenizer: Any = None
         self._eos: set[int] = set()
@@ -117,36 +113,37 @@ class LocalBackend(ModelBackend):
         self.batch_sizes: Counter[int] = Counter()
 
     def cache_identity(self) -> dict[str, Any]:
+        """The weights (by sha256 for an alias, else by path) and the transformers version."""
         return self._identity
 
-    async def complete(self, messages: list[ChatMessage], settings: GenerationSettings, sample: int) -> Completion:
-        if self._model is None:
-            async with self._load_lock:
-                if self._model is None:
-                    await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+    async def start(self) -> None:
+        """Load the tokenizer and the model, on the worker thread."""
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+
+    async def send(self, request: Request) -> Completion:
+        """Queue the request for the next batch and wait for its row of that batch's ``generate``."""
         prompt = self._tokenizer.apply_chat_template(
-            [{"role": m.role, "content": m.content} for m in messages],
+            [{"role": m.role, "content": m.content} for m in request.messages],
             add_generation_prompt=True,
             tokenize=True,
             return_dict=True,
         )["input_ids"]
+        job = _Job(list(prompt), request.settings, asyncio.get_running_loop().create_future())
+        self._pending.append(job)
+        self._arrived.set()
+        if self._batcher is None:
+            self._batcher = asyncio.create_task(self._serve())
+        return await job.future
 
-        async def attempt() -> Completion:
-            job = _Job(list(prompt), settings, asyncio.get_running_loop().create_future())
-            self._pending.append(job)
-            self._arrived.set()
-            if self._batcher is None:
-                self._batcher = asyncio.create_task(self._serve())
-            return await job.future
+    def classify(self, exc: BaseException) -> Failure:
+        """A batch out of memory is worth another attempt: the batch size has been halved meanwhile."""
+        if _out_of_memory(exc):
+            return Failure.transient("out of memory")
+        return super().classify(exc)
 
-        try:
-            return await self.retry.call(self.spec.raw, attempt)
-        except GaveUp as exc:
-            raise ModelCallError(f"{self.spec.raw}: {exc}") from None
-        except ModelCallError:
-            raise
-        except Exception as exc:
-            raise ModelCallError(f"{self.spec.raw}: generation failed: {type(exc).__name__}: {exc}") from None
+    def describe(self, exc: BaseException) -> str:
+        """What went wrong while generating."""
+        return f"generation failed: {type(exc).__name__}: {exc}"
 
     def _load(self) -> None:
         import torch
@@ -293,6 +290,7 @@ class LocalBackend(ModelBackend):
         ]
 
     async def aclose(self) -> None:
+        """Stop batching, fail the requests still queued, and drop the model."""
         if self._batcher is not None:
             self._batcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

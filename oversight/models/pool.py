@@ -1,19 +1,27 @@
-"""The models of one run: one backend per spec, the response cache in front of them, closed together."""
+"""The models of one run: one backend per spec, the response cache in front of them, closed together.
+
+Each backend comes from :func:`oversight.models.create_backend`, so every call through the pool gets the same
+retries, timeouts, fatal stops, limits and pacing (:mod:`oversight.models.reliable`).
+"""
 
 from __future__ import annotations
 
 from oversight.models import create_backend
-from oversight.models.base import BackendOptions, ChatMessage, Completion, GenerationSettings, ModelBackend
+from oversight.models.base import BackendOptions, ChatMessage, Completion, GenerationSettings
 from oversight.models.cache import ResponseCache, StoredRequest, cache_key
+from oversight.models.reliable import ReliableBackend
 
 
 class ModelPool:
+    """The backends of one run by spec, sharing ``options`` (limits, retry counts), behind the response cache."""
+
     def __init__(self, options: BackendOptions, cache: ResponseCache | None = None) -> None:
         self.options = options
         self.cache = cache
-        self._backends: dict[str, ModelBackend] = {}
+        self._backends: dict[str, ReliableBackend] = {}
 
-    def backend(self, spec: str) -> ModelBackend:
+    def backend(self, spec: str) -> ReliableBackend:
+        """The backend for ``spec``, made on first use (an unknown provider or a bad setting fails here)."""
         if spec not in self._backends:
             self._backends[spec] = create_backend(spec, self.options)
         return self._backends[spec]
@@ -21,6 +29,7 @@ class ModelPool:
     async def complete(
         self, spec: str, messages: list[ChatMessage], settings: GenerationSettings, sample: int = 0
     ) -> Completion:
+        """A completion for the request, from the cache when it holds one."""
         return (await self.call(spec, messages, settings, sample))[1]
 
     async def call(
@@ -40,6 +49,7 @@ class ModelPool:
         return key, completion
 
     async def aclose(self) -> None:
+        """Close every backend and the cache."""
         for backend in self._backends.values():
             await backend.aclose()
         self._backends.clear()

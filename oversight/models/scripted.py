@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from oversight.models.base import BackendOptions, ChatMessage, Completion, GenerationSettings, ModelBackend, ModelSpec
+from oversight.models.base import BackendOptions, Completion, ModelBackend, ModelSpec, Request
 from oversight.policies import POLICIES, Policy
 
 
 class ScriptedBackend(ModelBackend):
+    """A policy from :mod:`oversight.policies`, answering in-process and deterministically."""
+
     provider: ClassVar[str] = "scripted"
     cacheable: ClassVar[bool] = False
     #: settings such as ``?text=`` or ``?seed=`` belong to the policy
@@ -22,8 +24,9 @@ class ScriptedBackend(ModelBackend):
         super().__init__(spec, options)
         self._policy: Policy = POLICIES.get(spec.name)
 
-    async def complete(self, messages: list[ChatMessage], settings: GenerationSettings, sample: int) -> Completion:
-        completion = self._policy(messages, settings, sample, self.spec.params)
-        if not settings.logprobs:
+    async def send(self, request: Request) -> Completion:
+        """The policy's answer to the request."""
+        completion = self._policy(request.messages, request.settings, request.sample, self.spec.params)
+        if not request.settings.logprobs:
             completion = completion.model_copy(update={"logprobs": None})
         return completion

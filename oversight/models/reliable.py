@@ -1,0 +1,150 @@
+"""What every model call gets, whichever backend answers it: retries, timeouts, fatal stops, limits and pacing.
+
+:func:`oversight.models.create_backend` puts a :class:`ReliableBackend` around each backend, so a backend only
+sends one request and says what its failures mean (:meth:`~oversight.models.base.ModelBackend.classify`). A
+call through the wrapper starts the backend on first use, then makes attempts:
+
+- each attempt goes to the backend's endpoint with the most room and holds a slot of that endpoint's
+  :class:`~oversight.models.concurrency.AdaptiveLimiter`, shared by every model sent there, after the spec's
+  ``rps`` pacing lets it go; a backend that answers in this process is paced but not limited;
+- an attempt is given up on after the backend's ``timeout`` of work (:class:`ServerTimeout`); time queued behind
+  our own requests does not count;
+- a transient failure is tried again after the server's ``Retry-After`` or an exponential backoff with jitter,
+  up to ``max_attempts`` attempts, each retry counted in the run's ``RetryStats`` (:mod:`oversight.models.retry`);
+  one that outlasts them, like a rejected request, fails its game (:class:`ModelCallError`); a fatal failure
+  stops the run (:class:`FatalRunError`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from asyncio_throttle import Throttler
+
+from oversight.errors import FatalRunError
+from oversight.models.base import ChatMessage, Completion, GenerationSettings, ModelBackend, ModelCallError, Request
+from oversight.models.concurrency import AdaptiveLimiter, ServerTimeout, Ticket
+from oversight.models.retry import Failure, FailureKind, GaveUp, RetryPolicy
+from oversight.secrets import redact
+
+
+class _Lane:
+    """Where an attempt goes: an endpoint and its limiter, or for an in-process backend the process itself."""
+
+    def __init__(self, url: str | None, limiter: AdaptiveLimiter | None, requests_per_second: float | None) -> None:
+        self.url = url
+        self.limiter = limiter
+        # asyncio-throttle counts requests per period; a fractional rate becomes one request per 1/rate seconds
+        self.throttler: Throttler | None = None
+        if requests_per_second:
+            if requests_per_second >= 1:
+                self.throttler = Throttler(rate_limit=int(requests_per_second), period=1.0)
+            else:
+                self.throttler = Throttler(rate_limit=1, period=1.0 / requests_per_second)
+
+    @property
+    def load(self) -> float:
+        return self.limiter.load if self.limiter is not None else 0.0
+
+
+class ReliableBackend:
+    """One backend with retries, timeouts, fatal stops, concurrency limits and pacing around each of its calls."""
+
+    def __init__(self, backend: ModelBackend) -> None:
+        self.backend = backend
+        self.spec = backend.spec
+        self.cacheable = backend.cacheable
+        options = backend.options
+        self.retry = RetryPolicy(
+            backend.max_attempts, options.backoff, self.classify, self.describe, options.retries, options.sleep
+        )
+        self._lanes: list[_Lane] | None = None
+        self._start_lock = asyncio.Lock()
+        self._next = 0
+
+    def cache_identity(self) -> dict[str, Any]:
+        """The backend's: what, besides the request, decides the response."""
+        return self.backend.cache_identity()
+
+    def classify(self, exc: BaseException) -> Failure:
+        """What a failed attempt means; errors already phrased for the run end the call as they are."""
+        if isinstance(exc, FatalRunError):
+            return Failure.fatal(type(exc).__name__)
+        if isinstance(exc, ModelCallError):
+            return Failure.rejected(type(exc).__name__)
+        return self.backend.classify(exc)
+
+    def describe(self, exc: BaseException) -> str:
+        """A failed attempt in one line, in the backend's words."""
+        return self.backend.describe(exc)
+
+    async def complete(self, messages: list[ChatMessage], settings: GenerationSettings, sample: int) -> Completion:
+        """One completion, after as many attempts as it takes and the run allows; ``sample`` tells apart several
+        candidates drawn for the same request."""
+        lane: _Lane | None = None
+
+        async def attempt() -> Completion:
+            nonlocal lane
+            lane = self._pick(self._lanes or await self._start())
+            return await self._send(lane, Request(messages, settings, sample, lane.url))
+
+        try:
+            return await self.retry.call(self.spec.raw, attempt)
+        except GaveUp as exc:
+            raise ModelCallError(redact(f"{self._where(lane)}: {exc}")) from None
+        except (FatalRunError, ModelCallError):
+            raise
+        except Exception as exc:
+            message = redact(f"{self._where(lane)}: {self.describe(exc)}")
+            if self.classify(exc).kind is FailureKind.FATAL:
+                raise FatalRunError(message) from None
+            raise ModelCallError(message) from None
+
+    def _where(self, lane: _Lane | None) -> str:
+        return self.spec.raw if lane is None or lane.url is None else f"{self.spec.raw} at {lane.url}"
+
+    async def _start(self) -> list[_Lane]:
+        async with self._start_lock:
+            if self._lanes is None:
+                await self.backend.start()
+                options, rps = self.backend.options, self.backend.requests_per_second
+                urls = self.backend.endpoints()
+                self._lanes = [_Lane(url, options.limiter(url), rps) for url in urls] or [_Lane(None, None, rps)]
+            return self._lanes
+
+    def _pick(self, lanes: list[_Lane]) -> _Lane:
+        # the most room for another request, starting the scan at a rotating index so ties spread evenly
+        n = len(lanes)
+        start, self._next = self._next, (self._next + 1) % n
+        return min((lanes[(start + i) % n] for i in range(n)), key=lambda lane: lane.load)
+
+    async def _send(self, lane: _Lane, request: Request) -> Completion:
+        timeout = self.backend.timeout
+        if lane.limiter is None:
+            if lane.throttler is not None:
+                await lane.throttler.acquire()
+            try:
+                async with asyncio.timeout(timeout) as scope:
+                    return await self.backend.send(request)
+            except TimeoutError:
+                if scope.expired():
+                    raise ServerTimeout(timeout) from None
+                raise
+
+        async def send(ticket: Ticket) -> Completion:
+            completion = await self.backend.send(request)
+            # the limiter compares each reply's latency with the best seen for replies of about its length
+            ticket.size = completion.usage.completion_tokens
+            return completion
+
+        pace = lane.throttler.acquire if lane.throttler is not None else None
+        return await lane.limiter.call(send, timeout, lambda exc: self.classify(exc).overloaded, pace)
+
+    async def aclose(self) -> None:
+        """Release what the backend holds; a later call starts it again."""
+        await self.backend.aclose()
+        self._lanes = None
+
+
+__all__ = ["ReliableBackend"]
