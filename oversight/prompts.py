@@ -11,6 +11,7 @@ render it and fail the same way.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +43,14 @@ class PromptLibrary:
     """The templates a run renders: each name is looked up in the user's ``--prompts`` folder first, then among the
     built-in ones."""
 
-    def __init__(self, user_dir: Path | None = None) -> None:
+    def __init__(self, user_dir: Path | None = None, protocol_dirs: Sequence[Path] = ()) -> None:
+        """``protocol_dirs``: folders of templates that protocols ship themselves (plug-ins), searched after
+        ``user_dir`` and before the built-in templates."""
         if user_dir is not None and not user_dir.is_dir():
             raise UserError(f"--prompts {user_dir}: not a directory")
         self.user_dir = user_dir
         search = [str(user_dir)] if user_dir else []
+        search.extend(str(folder) for folder in protocol_dirs)
         search.append(str(builtin_prompts_dir()))
         self._env = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader(search),

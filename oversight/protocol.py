@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from oversight.metrics import ProtocolMetrics
 from oversight.models.base import Completion, GenerationSettings
 from oversight.models.pool import ModelPool
 from oversight.prompts import PromptLibrary
@@ -25,7 +27,8 @@ from oversight.registry import Registry
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from oversight.judges import Judge
+    from oversight.judges import Judge, JudgeView
+    from oversight.views import ReportView
 from oversight.tasks.items import TaskItem
 
 #: built-in families and plug-ins alike register under the entry-point group ``oversight.protocols``
@@ -35,6 +38,9 @@ PROTOCOLS = Registry("oversight.protocols", "protocol")
 #: bounds on the counts a user sets, so a typo (rounds=100000000) is an error, not a game that never ends
 MAX_ROUNDS = 100
 MAX_TOKENS = 32_768
+
+#: what a caller of :meth:`GameContext.generate_readable` reads a reply as (a verdict, a ruling, …)
+Reading = TypeVar("Reading")
 
 
 class ProtocolOptions(BaseModel):
@@ -71,6 +77,8 @@ class GameSetup:
 
     @property
     def game_id(self) -> str:
+        """A 16-hex-digit hash of what makes the game this game (not its ``variant`` or ``context``); a resumed run
+        skips the games whose ids its folder already holds."""
         seats = ",".join(f"{seat}={choice}" for seat, choice in sorted(self.seating.items()))
         parts = [self.protocol, self.task, self.item.id, seats, str(self.sample)]
         if self.order:
@@ -94,6 +102,16 @@ class GameOutcome:
     roles: dict[str, str] | None = None
     players: dict[str, str] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RejudgeView:
+    """A stored game as a new judge sees it (``oversight judge``)."""
+
+    #: what the new judge is shown, rebuilt from the stored turns
+    view: JudgeView
+    #: the stored turns that belong to the game rather than to the old judge's verdict; the new record keeps them
+    turns: list[Turn]
 
 
 class PlayStyle(BaseModel):
@@ -163,6 +181,31 @@ class GameContext:
         self.calls.append(ModelCall(role=role, model=spec, usage=completion.usage, cached=completion.cached, key=key))
         return completion
 
+    async def generate_readable(
+        self,
+        role: str,
+        variables: dict[str, Any],
+        read: Callable[[Completion], Reading],
+        readable: Callable[[Reading], bool],
+        *,
+        template: str | None = None,
+        settings: GenerationSettings,
+        spec: str | None = None,
+    ) -> tuple[Reading, list[Completion]]:
+        """Like :meth:`generate`, reading the reply with ``read``; a reply ``readable`` rejects is asked again once
+        (with ``retry`` true in the variables). Returns the last reading, readable or not, and every reply."""
+        replies: list[Completion] = []
+        while True:
+            # the second ask is a fresh sample, so a cached unreadable reply is not replayed
+            reply = await self.generate(
+                role, {**variables, "retry": bool(replies)}, template=template, settings=settings,
+                sample=len(replies), spec=spec,
+            )
+            replies.append(reply)
+            reading = read(reply)
+            if readable(reading) or len(replies) == 2:
+                return reading, replies
+
 
 class Protocol(ABC):
     name: ClassVar[str]
@@ -182,6 +225,9 @@ class Protocol(ABC):
     uses_judge: ClassVar[bool] = False
     #: the folder under prompts/ holding this protocol's templates (a family of protocols can share one)
     template_dir: ClassVar[str | None] = None
+    #: a folder of the protocol's own templates (``<template_dir>/<template>.j2``), for a plug-in that ships them;
+    #: searched after the user's ``--prompts`` folder and before the built-in templates
+    prompts_folder: ClassVar[Path | None] = None
     description: ClassVar[str] = ""
 
     def __init__(self, options: ProtocolOptions) -> None:
@@ -205,17 +251,41 @@ class Protocol(ABC):
     async def play(self, game: GameSetup, ctx: GameContext) -> GameOutcome:
         """Play one game to the end; raise to have it recorded as failed."""
 
-    def metrics(self, records: Iterable[GameRecord]) -> dict[str, Any]:
-        """Protocol-specific figures for ``summary.json`` (beyond counts and judge accuracy).
+    def metrics(self, records: Iterable[GameRecord]) -> ProtocolMetrics | None:
+        """Protocol-specific figures for ``summary.json`` (beyond counts and judge accuracy); None: none.
 
-        ``records`` is a stream read from the log, to be read once and not kept: a run may hold 100,000 games."""
-        return {}
+        A protocol defines its own subclass of :class:`~oversight.metrics.ProtocolMetrics`; the summary keeps its
+        JSON. ``records`` is a stream read from the log, to be read once and not kept: a run may hold 100,000
+        games."""
+        return None
 
     @classmethod
     def terminal_view(cls, record: GameRecord) -> list[RenderableType] | None:
         """What ``oversight show RUN GAME_ID`` prints for one game in place of its flat list of turns (a tree,
         rounds); None keeps the turns. Rich renderables, with model text as plain text, never as markup."""
         return None
+
+    @classmethod
+    def report_view(cls, record: GameRecord) -> ReportView | None:
+        """What ``oversight report`` shows of one game beyond its turns and verdict (a tree, tables); None shows
+        the record's ``meta`` as JSON. Plain data: the page renders it and escapes every string."""
+        return None
+
+    @classmethod
+    def seat_role(cls, seat: str) -> str | None:
+        """The role that plays ``seat`` (a key of ``GameRecord.seating``), whose player ratings credit with the
+        seat's wins and losses; None: the role is read from the seat's turns."""
+        return None
+
+    def rejudge_view(self, record: GameRecord, item: TaskItem) -> RejudgeView | None:
+        """What a new judge is shown of a stored complete game (``oversight judge``), ``item`` being the record's
+        item with its passage when the task still has it; None: this protocol's games cannot be judged again."""
+        return None
+
+    @property
+    def rejudge_needs_passage(self) -> bool:
+        """Whether :meth:`rejudge_view` needs the item's passage, which records do not keep."""
+        return False
 
     def artifacts(self, records: Iterable[GameRecord]) -> dict[str, list[dict[str, Any]]]:
         """Extra JSONL files for the run folder, by file name (e.g. distilled training pairs), from one pass."""

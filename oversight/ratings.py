@@ -1,8 +1,9 @@
 """Debater ratings and judge accuracy: Bradley–Terry on an Elo-like scale, with bootstrap intervals over items.
 
 Head-to-head results come from games with two or more seats and a readable verdict: the player in the seat
-whose answer the judge chose beats the player in every other seat. A player is the tournament player name of
-the role (``record.players``) or, outside tournaments, the role's model spec. Games in which every seat holds
+whose answer the judge chose beats the player in every other seat. A seat is played by the role its protocol
+names (:meth:`~oversight.protocol.Protocol.seat_role`); a player is the tournament player name of that role
+(``record.players``) or, outside tournaments, the role's model spec. Games in which every seat holds
 the same player (self-play) rate no one; they still count in "judge accuracy vs debater rating". Everything here
 reads :class:`GameResult` rows — a few fields per game (``game_results(records)``) — not the records themselves.
 
@@ -21,15 +22,15 @@ from __future__ import annotations
 import math
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
 
 import numpy as np
 from pydantic import BaseModel
-from scipy.optimize import minimize
-from scipy.special import expit
 
+from oversight.errors import UserError
+from oversight.protocol import PROTOCOLS
 from oversight.records import GameRecord, Interval
 from oversight.scoring import rate, wilson_interval
 
@@ -88,13 +89,30 @@ class Ratings(BaseModel):
 
 
 def player_of(record: GameRecord, role: str) -> str:
+    """Who played the role in the game: its tournament player name, else its model spec, else the role's own name."""
     return record.players.get(role) or record.roles.get(role, role)
 
 
+def _no_role(seat: str) -> None:
+    """A protocol that is no longer installed names no seat's role."""
+    return None
+
+
+def _seat_role(protocol: str) -> Callable[[str], str | None]:
+    """The protocol's :meth:`~oversight.protocol.Protocol.seat_role`."""
+    try:
+        seat_role: Callable[[str], str | None] = PROTOCOLS.get(protocol).seat_role
+    except UserError:
+        return _no_role
+    return seat_role
+
+
 def _seat_players(record: GameRecord) -> dict[str, str]:
-    """Seat → player; a seat's role is read from its turns, else the debate family's ``debater_<seat>``."""
-    roles = {t.seat: t.role for t in record.turns if t.seat is not None and t.role != "judge"}
-    return {seat: player_of(record, roles.get(seat, f"debater_{seat.lower()}")) for seat in record.seating}
+    """Seat → player of the role that plays it: the role its protocol names, else the role that spoke from the
+    seat in the record's turns, else the seat's own name."""
+    named = _seat_role(record.protocol)
+    spoke = {t.seat: t.role for t in record.turns if t.seat is not None and t.role != "judge"}
+    return {seat: player_of(record, named(seat) or spoke.get(seat, seat)) for seat in record.seating}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +135,7 @@ class GameResult:
 
 
 def game_result(record: GameRecord) -> GameResult:
+    """The few fields of a game that ratings and judge accuracy read, with each seat's player worked out."""
     # names repeat on every game: interned, a run's results share one copy of each
     seats = _seat_players(record)
     return GameResult(
@@ -133,6 +152,7 @@ def game_result(record: GameRecord) -> GameResult:
 
 
 def game_results(records: Iterable[GameRecord]) -> list[GameResult]:
+    """A :class:`GameResult` per record, in record order; what every rating and accuracy here is computed from."""
     return [game_result(record) for record in records]
 
 
@@ -163,6 +183,10 @@ def _fit(wins: np.ndarray, prior_draws: float, start: np.ndarray) -> np.ndarray:
 
     Newton steps with the exact Hessian (``trust-exact``): a handful of small solves, where quasi-Newton
     methods spend most of their time in BLAS threading on problems this small."""
+    # scipy takes a third of a second to import: only runs that rate players pay for it
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
     half = prior_draws / 2
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:

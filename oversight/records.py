@@ -17,6 +17,7 @@ SCHEMA_VERSION = 1
 
 
 def utc_now() -> datetime:
+    """The current time, zone-aware in UTC: what records and locks are stamped with."""
     return datetime.now(UTC)
 
 
@@ -55,6 +56,7 @@ class Verdict(BaseModel):
 
     @property
     def valid(self) -> bool:
+        """The judge named a choice; an invalid verdict still counts as judged, never as correct."""
         return self.choice is not None
 
     @computed_field  # type: ignore[prop-decorator]
@@ -153,6 +155,7 @@ class UsageTotals(BaseModel):
     completion_tokens: int = 0
 
     def add(self, call: ModelCall) -> None:
+        """Count one model call: its tokens, and whether the cache answered it."""
         self.calls += 1
         self.cached_calls += int(call.cached)
         self.prompt_tokens += call.usage.prompt_tokens
@@ -197,7 +200,8 @@ class RunSummary(BaseModel):
     by_meta: dict[str, dict[str, dict[str, ProtocolSummary]]] = Field(default_factory=dict)
     #: questions of the task source left out while loading, by reason (e.g. {"no gold label": 3})
     skipped_items: dict[str, int] = Field(default_factory=dict)
-    #: protocol-specific figures (calibration, tree costs, rounds survived, …), by protocol
+    #: protocol-specific figures (calibration, tree costs, rounds survived, …): protocol → the JSON of its
+    #: :class:`~oversight.metrics.ProtocolMetrics` model, so a summary loads without the protocol installed
     metrics: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: tournament ratings (see :mod:`oversight.ratings`), when players met head to head
     ratings: dict[str, Any] | None = None

@@ -13,13 +13,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import heapq
-import json
 import os
 import re
 import shlex
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +27,20 @@ from markupsafe import Markup
 
 from oversight.defaults import REPORT_GAMES
 from oversight.errors import UserError
+from oversight.metrics import metric_sections
+from oversight.protocol import PROTOCOLS
 from oversight.ratings import GameResult, accuracy_vs_rating_svg, game_result, player_of, ratings
-from oversight.records import GameRecord, RunSummary, Turn
+from oversight.records import GameRecord, Turn
 from oversight.runfolder import RunFolder
 from oversight.scoring import SummaryTally
 from oversight.transcript_index import LogIndex
 from oversight.verdicts import choice_labels
+from oversight.views import ReportView, cell, to_json
 
 TEMPLATE = Path(__file__).with_name("report_template.html.j2")
 _MARK = re.compile(r"<quote (verified|unverified)>(.*?)</quote>", re.DOTALL)
 #: turn meta the transcript already shows (as text, colours and marks); the rest is shown as JSON
 _SHOWN_META = {"kind", "speaker", "side", "defends", "shown", "quotes"}
-#: tree-node fields the tree view shows by position and text ("children" is the nesting itself)
-_TREE_SHOWN = {"id", "parent", "children", "question", "answer", "correct"}
 
 
 @dataclass
@@ -49,16 +49,6 @@ class Segment:
     #: "text", "verified" or "unverified"
     kind: str = "text"
     note: str = ""
-
-
-@dataclass
-class TreeNode:
-    question: str
-    answer: str
-    #: the node's own verdict on its answer, when the tree records one
-    correct: bool | None
-    details: str
-    children: list[TreeNode] = field(default_factory=list)
 
 
 def _segments(turn: Turn) -> list[Segment]:
@@ -91,37 +81,14 @@ def _segments(turn: Turn) -> list[Segment]:
     return segments
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, indent=1, ensure_ascii=False, default=str)
-
-
-def _tree(nodes: Any) -> list[TreeNode] | None:
-    """``meta.tree`` as nested nodes: a list of dicts with ``id``, ``parent`` (None at a root), ``question``,
-    ``answer`` and optionally ``correct`` (as protocols/ida.py writes it); the node's other non-empty fields
-    are shown as one line of JSON. Anything else is left to the generic JSON view."""
-    if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+def _protocol_view(record: GameRecord) -> ReportView | None:
+    """The game's protocol's own report view (a tree, tables); None when it has none or is no longer installed."""
+    try:
+        protocol = PROTOCOLS.get(record.protocol)
+    except UserError:
         return None
-    ids = [n.get("id") for n in nodes]
-    if None in ids or len(set(map(str, ids))) != len(ids):
-        return None
-    built = {
-        str(i): TreeNode(
-            question=str(n.get("question", "")),
-            answer="" if n.get("answer") is None else str(n.get("answer")),
-            correct=n["correct"] if isinstance(n.get("correct"), bool) else None,
-            details=json.dumps(
-                {k: v for k, v in n.items() if k not in _TREE_SHOWN and v not in (None, [], {}, "")},
-                ensure_ascii=False,
-                default=str,
-            ),
-        )
-        for i, n in zip(ids, nodes, strict=True)
-    }
-    roots: list[TreeNode] = []
-    for i, n in zip(ids, nodes, strict=True):
-        parent = n.get("parent")
-        (built[str(parent)].children if parent is not None and str(parent) in built else roots).append(built[str(i)])
-    return roots
+    view: ReportView | None = protocol.report_view(record)
+    return view
 
 
 def _correctness(record: GameRecord) -> str:
@@ -151,12 +118,12 @@ def _game(record: GameRecord, player_index: dict[str, int]) -> dict[str, Any]:
                 "kind": turn.meta.get("kind"),
                 "defends": _label(labels, turn.meta.get("defends")),
                 "segments": _segments(turn),
-                "extra": _json(extra) if extra else None,
+                "extra": to_json(extra) if extra else None,
             }
         )
     verdict = record.verdict
-    tree = _tree(record.meta.get("tree"))
-    meta = {k: v for k, v in record.meta.items() if not (k == "tree" and tree is not None)}
+    view = _protocol_view(record)
+    meta = {k: v for k, v in record.meta.items() if view is None or k not in view.shown_meta}
     return {
         "record": record,
         "correctness": _correctness(record),
@@ -171,40 +138,9 @@ def _game(record: GameRecord, player_index: dict[str, int]) -> dict[str, Any]:
         "probabilities": list(zip(labels, verdict.probabilities or [], strict=False)) if verdict else [],
         # the judge's reply is a turn in the debate family; elsewhere the verdict block shows it
         "show_raw": bool(verdict and verdict.raw) and not any(t.meta.get("kind") == "verdict" for t in record.turns),
-        "tree": tree,
-        "meta": _json(meta) if meta else None,
+        "view": view,
+        "meta": to_json(meta) if meta else None,
     }
-
-
-def _rows(value: Any) -> list[dict[str, Any]] | None:
-    if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
-        return value
-    return None
-
-
-def _metric_sections(summary: RunSummary) -> list[dict[str, Any]]:
-    """Per protocol: scalars in one table, each list of rows as a table of its own, anything else as JSON."""
-    sections = []
-    for protocol, metrics in summary.metrics.items():
-        scalars = [(k, v) for k, v in metrics.items() if not isinstance(v, (list, dict))]
-        tables = [
-            (k, rows, list(dict.fromkeys(c for row in rows for c in row)))
-            for k, v in metrics.items()
-            if (rows := _rows(v))
-        ]
-        other = {k: v for k, v in metrics.items() if isinstance(v, (list, dict)) and _rows(v) is None}
-        sections.append(
-            {"protocol": protocol, "scalars": scalars, "tables": tables, "other": _json(other) if other else None}
-        )
-    return sections
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    if value is None:
-        return "-"
-    return _json(value) if isinstance(value, (list, dict)) else str(value)
 
 
 def _pct(value: float | None) -> str:
@@ -217,7 +153,9 @@ def _csp_hash(script: str) -> str:
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(cell=_cell, pct=_pct, csp_hash=_csp_hash)
+    env.filters.update(
+        cell=cell, pct=_pct, csp_hash=_csp_hash, json=to_json, json_line=lambda value: to_json(value, indent=None)
+    )
     return env
 
 
@@ -277,7 +215,7 @@ def render_report(folder: RunFolder, games: int | None = REPORT_GAMES) -> Iterat
         manifest=manifest,
         command=shlex.join(manifest.command),
         summary=summary,
-        metric_sections=_metric_sections(summary),
+        metric_sections=metric_sections(summary),
         ratings=rated if rated.players else None,
         judges=rated.judges,
         plot=Markup(accuracy_vs_rating_svg(rated.accuracy_vs_rating)) if rated.accuracy_vs_rating else None,

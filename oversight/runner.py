@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import platform
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from oversight import __version__
 from oversight.defaults import MAX_CONNECTIONS, default_role_spec, default_run_dir
-from oversight.errors import FatalRunError, UserError
+from oversight.errors import FatalRunError, UserError, first_error
 from oversight.fingerprint import common_parts, describe_change, digest, fingerprint, judge_part, template_parts
 from oversight.judges import Judge, load_judge
 from oversight.judges.ensemble import SEPARATOR
@@ -39,10 +47,28 @@ from oversight.secrets import redact, remember_url_credentials
 from oversight.tasks import TaskItem, TaskSet, load_task
 
 
-class RunConfig(BaseModel):
-    """Everything a ``run`` command says; written to ``run.json`` (specs only, never keys)."""
+class Execution(BaseModel):
+    """How to run a plan: concurrency, caching and retries (none of it changes which games exist)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    out: Path | None = None
+    max_connections: int = Field(default=64, ge=1, le=MAX_CONNECTIONS)
+    cache: bool = True
+    timeout: float = Field(default=120.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1)
+
+
+#: the order of the keys of ``config`` in a plain run's ``run.json``, whichever class declares each field
+RUN_JSON_ORDER = (
+    "protocol", "task", "limit", "model", "roles", "judge", "options", "seed",
+    "out", "max_connections", "cache", "prompts", "timeout", "max_attempts",
+)
+
+
+class RunConfig(Execution):
+    """Everything a ``run`` command says: what to play, and how (:class:`Execution`); written to ``run.json``
+    (specs only, never keys)."""
 
     protocol: str
     #: a task name or file; by default the protocol's own default task
@@ -55,12 +81,7 @@ class RunConfig(BaseModel):
     #: protocol settings, checked against the protocol's own options model
     options: dict[str, Any] = Field(default_factory=dict)
     seed: int = 0
-    out: Path | None = None
-    max_connections: int = Field(default=64, ge=1, le=MAX_CONNECTIONS)
-    cache: bool = True
     prompts: Path | None = None
-    timeout: float = Field(default=120.0, gt=0)
-    max_attempts: int = Field(default=6, ge=1)
 
     @field_validator("judge", mode="before")
     @classmethod
@@ -71,6 +92,12 @@ class RunConfig(BaseModel):
     @classmethod
     def _options_as_dict(cls, value: Any) -> Any:
         return value.model_dump(exclude_unset=True) if isinstance(value, BaseModel) else value
+
+    @model_serializer(mode="wrap")
+    def _in_run_json_order(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The fields in :data:`RUN_JSON_ORDER`, any it does not name after them."""
+        data = handler(self)
+        return {**{key: data[key] for key in RUN_JSON_ORDER if key in data}, **data}
 
 
 @dataclass
@@ -104,6 +131,8 @@ class Matchup:
         return specs
 
     def validate(self) -> None:
+        """Parse every role's model spec and load each of the protocol's templates from every prompt library the
+        matchup uses, so a bad spec or template is an error before anything is written."""
         for role, spec in self.roles.items():
             if not (self.judge is not None and role == "judge"):
                 ModelSpec.parse(spec)
@@ -129,6 +158,7 @@ class RunPlan:
 
     @property
     def fingerprint(self) -> str:
+        """One hash over the fingerprint parts; a folder whose run.json holds another is refused."""
         return fingerprint(self.fingerprint_parts)
 
 
@@ -162,32 +192,29 @@ def run_status(played: Outcome, summary: RunSummary) -> RunStatus:
     return "incomplete" if summary.complete else "failed"
 
 
-@dataclass
-class Execution:
-    """How to run a plan: concurrency, caching and retries (none of it changes which games exist)."""
-
-    out: Path | None = None
-    max_connections: int = 64
-    cache: bool = True
-    timeout: float = 120.0
-    max_attempts: int = 6
-
-
 def make_protocol(name: str, options: dict[str, Any]) -> Protocol:
+    """The protocol ``name`` with ``options`` checked against its own settings; a bad one is a one-line UserError."""
     protocol_cls: type[Protocol] = PROTOCOLS.get(name)
     try:
         return protocol_cls(protocol_cls.options_model.model_validate(options))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise UserError(f"{name} option {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        raise UserError(f"{name} option {first_error(exc)}") from None
+
+
+def own_prompts(protocols: Iterable[Protocol | type[Protocol]]) -> list[Path]:
+    """The template folders these protocols ship themselves (plug-ins), each once, in order."""
+    return list(dict.fromkeys(p.prompts_folder for p in protocols if p.prompts_folder is not None))
 
 
 def check_items(protocol: Protocol, task: TaskSet, items: Sequence[TaskItem]) -> None:
+    """Refuse, naming the first such item, a task with open-ended items for a protocol that needs choices."""
     if protocol.needs_choices and (open_ended := next((i for i in items if not i.multiple_choice), None)):
         raise UserError(f"task {task.name!r} item {open_ended.id!r}: {protocol.name} needs choices")
 
 
 def resolve_roles(protocol: Protocol, config: RunConfig) -> dict[str, str]:
+    """Role → model spec: ``--model`` or each role's default, then ``--judge`` and ``--role``; without ``--model``,
+    an unbound follower takes the model its leader got from ``--role``. A role the protocol lacks is a UserError."""
     roles = {role: config.model or default_role_spec(role) for role in protocol.roles}
     if config.judge:
         if "judge" not in roles:
@@ -215,7 +242,7 @@ def plan(config: RunConfig) -> RunPlan:
         if not (protocol.uses_judge and role == "judge"):
             ModelSpec.parse(spec)
     judge = load_judge(roles["judge"]) if protocol.uses_judge and "judge" in roles else None
-    matchup = Matchup(protocol=protocol, roles=roles, judge=judge, prompts=PromptLibrary(config.prompts))
+    matchup = Matchup(protocol=protocol, roles=roles, judge=judge, prompts=PromptLibrary(config.prompts, own_prompts([protocol])))
     matchup.validate()
     parts = {
         "protocol settings": digest({"name": config.protocol, "options": protocol.options.model_dump(mode="json")}),
@@ -426,7 +453,9 @@ def _summarise(
         # records may come from a protocol the plan does not play itself (re-judged games)
         protocol = by_protocol.get(name) or make_protocol(name, {})
         stream = _counted(folder.records_at(offsets), tally, results)
-        metrics[name] = protocol.metrics(stream)
+        figures = protocol.metrics(stream)
+        if figures is not None:
+            metrics[name] = figures.model_dump(mode="json")
         for _ in stream:  # the games a protocol's metrics did not read still count in the summary
             pass
         for artifact, rows in protocol.artifacts(folder.records_at(offsets)).items():
@@ -447,14 +476,8 @@ def _counted(
 
 
 async def execute(config: RunConfig, command: list[str]) -> RunResult:
-    execution = Execution(
-        out=config.out,
-        max_connections=config.max_connections,
-        cache=config.cache,
-        timeout=config.timeout,
-        max_attempts=config.max_attempts,
-    )
-    return await execute_plan(plan(config), execution, command)
+    """Plan an ``oversight run`` command and play it, run as its own settings say."""
+    return await execute_plan(plan(config), config, command)
 
 
 def _start_manifest(folder: RunFolder, run: RunPlan, command: list[str]) -> RunManifest:

@@ -14,12 +14,15 @@ from rich.text import Text
 
 from oversight.defaults import SHOWN_GAMES
 from oversight.errors import UserError
+from oversight.metrics import metric_sections
 from oversight.models.cache import ResponseCache, default_cache_path
 from oversight.protocol import PROTOCOLS
+from oversight.quotes import highlight_quotes
 from oversight.records import GameRecord, Interval, RunSummary
 from oversight.runfolder import RunFolder
 from oversight.scoring import group_name
 from oversight.verdicts import choice_labels
+from oversight.views import ViewTable, cell, to_json
 
 if TYPE_CHECKING:
     from oversight.runner import RunResult
@@ -50,6 +53,8 @@ def _pct(value: float | None, ci: Interval | None = None) -> str:
 
 
 def summary_table(summary: RunSummary) -> Table:
+    """A row per protocol: games, failures, right, wrong and invalid verdicts, accuracy with its 95% interval; the
+    caption notes games still to play, skipped questions and how to read the counts."""
     table = Table(title=f"run {summary.run_id}", title_justify="left")
     columns = ("protocol", "games", "failed", "correct", "wrong", "invalid", "accuracy [95% CI]", "belief≠answer")
     for column in columns:
@@ -92,6 +97,7 @@ def split_tables(summary: RunSummary) -> list[Table]:
 
 
 def usage_table(summary: RunSummary) -> Table:
+    """A row per role: its model calls, how many the cache answered, and its prompt and completion tokens."""
     table = Table(title="token usage by role", title_justify="left")
     for column in ("role", "calls", "cached", "prompt tokens", "completion tokens"):
         table.add_column(column, justify="left" if column == "role" else "right")
@@ -100,40 +106,37 @@ def usage_table(summary: RunSummary) -> Table:
     return table
 
 
-def metric_tables(summary: RunSummary) -> list[Table]:
-    """Protocol metrics: scalars in one table per protocol, each list of rows as a table of its own."""
-    tables = []
-    for protocol, metrics in summary.metrics.items():
-        scalars = Table(title=f"{protocol} metrics", title_justify="left")
-        scalars.add_column("metric")
-        scalars.add_column("value", justify="right")
-        for key, value in metrics.items():
-            if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
-                tables.append(_rows_table(key, value))
-            elif not isinstance(value, (list, dict)):
-                scalars.add_row(key, _cell(value))
-        if scalars.row_count:
-            tables.insert(0, scalars)
-    return tables
+def metric_tables(summary: RunSummary) -> list[RenderableType]:
+    """Protocol metrics, as :func:`oversight.metrics.metric_sections` lays them out: per protocol, its scalars in
+    one table, each list of rows as a table of its own, and any other figures as JSON."""
+    rendered: list[RenderableType] = []
+    for section in metric_sections(summary):
+        if section.scalars:
+            scalars = Table(title=Text(f"{section.protocol} metrics"), title_justify="left")
+            scalars.add_column("metric")
+            scalars.add_column("value", justify="right")
+            for name, value in section.scalars:
+                scalars.add_row(Text(name), Text(cell(value)))
+            rendered.append(scalars)
+        rendered += [_view_table(table) for table in section.tables]
+        if section.other:
+            title = Text(f"other {section.protocol} figures")
+            rendered.append(Panel(Text(to_json(section.other)), title=title, title_align="left"))
+    return rendered
 
 
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return "-" if value is None else str(value)
-
-
-def _rows_table(title: str, rows: list[dict]) -> Table:
-    table = Table(title=title.replace("_", " "), title_justify="left")
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    for column in columns:
-        table.add_column(column.replace("_", " "), justify="right")
-    for row in rows:
-        table.add_row(*(_cell(row.get(column)) for column in columns))
+def _view_table(view: ViewTable) -> Table:
+    table = Table(title=Text(view.title), title_justify="left")
+    for column in view.columns:
+        table.add_column(Text(column), justify="right")
+    for row in view.rows:
+        table.add_row(*(Text(cell(value)) for value in row))
     return table
 
 
 def ratings_tables(summary: RunSummary) -> list[Table]:
+    """Player ratings with their 95% intervals and judge accuracy against the debaters' mean rating, where there
+    are any, then judge accuracy; none for a run without ratings."""
     if not summary.ratings:
         return []
     players = Table(title="player ratings (Bradley–Terry, Elo scale, 95% bootstrap interval)", title_justify="left")
@@ -166,6 +169,7 @@ def ratings_tables(summary: RunSummary) -> list[Table]:
 
 
 def print_run_result(result: RunResult) -> None:
+    """What a finished run prints: its summary, split, metric, ratings and usage tables, then how it ended."""
     console = _console()
     console.print(summary_table(result.summary))
     for table in [*split_tables(result.summary), *metric_tables(result.summary)]:
@@ -234,6 +238,8 @@ def print_run(folder: RunFolder, games: int | None = SHOWN_GAMES) -> None:
 
 
 def print_game(record: GameRecord) -> None:
+    """One game in full: the question with its choices and answer, the protocol's own view (else every turn),
+    any error, then the verdict with its probabilities or, without one, whether the game was correct."""
     console = _console()
     labels = choice_labels(len(record.choices))
     header = Text()
@@ -295,13 +301,12 @@ def _print_turns(console: Console, record: GameRecord) -> None:
         side = turn.meta.get("side")
         title = turn.role + (f" · seat {turn.seat}" if turn.seat else "") + (f" · round {turn.round}" if turn.round else "")
         title += f" · {side}" if side else ""
-        body = Text(turn.meta.get("shown", turn.content))
-        body.highlight_regex(r"<quote verified>.*?</quote>", "green")
-        body.highlight_regex(r"<quote unverified>.*?</quote>", "bold red")
+        body = highlight_quotes(Text(turn.meta.get("shown", turn.content)), unverified="bold red")
         console.print(Panel(body, title=Text(title), title_align="left", border_style=style))
 
 
 def print_listing(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """Rows of text under the named columns, as one titled table."""
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column)

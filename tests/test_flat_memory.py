@@ -14,8 +14,8 @@ import pytest
 from oversight.ratings import game_results, ratings
 from oversight.runfolder import RunFolder
 from oversight.runner import make_protocol
-from oversight.scoring import summarize
-from tests.conftest import oversight
+from oversight.scoring import summarise
+from tests.conftest import oversight, oversight_in_process
 
 TOURNAMENT = """
 name = "mixed"
@@ -68,9 +68,11 @@ def debate(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Pat
 def list_based_summary(folder: RunFolder, options: dict[str, Any]) -> dict[str, Any]:
     """The summary computed the plain way: every record in one list, each protocol's metrics on its own list."""
     records = folder.records()
-    summary = summarize(folder.path.name, records, planned=len(records))
+    summary = summarise(folder.path.name, records, planned=len(records))
     for name in sorted({r.protocol for r in records}):
-        summary.metrics[name] = make_protocol(name, options).metrics([r for r in records if r.protocol == name])
+        figures = make_protocol(name, options).metrics([r for r in records if r.protocol == name])
+        if figures is not None:
+            summary.metrics[name] = figures.model_dump(mode="json")
     rated = ratings(game_results(records))
     if rated.players or rated.judges:
         summary.ratings = rated.model_dump(mode="json")
@@ -102,7 +104,7 @@ def test_streamed_summary_of_a_phased_run_equals_the_list_based_one(tmp_path: Pa
 
 
 def _show(run: Path, *args: str, env: dict[str, str]) -> str:
-    result = oversight("show", str(run), *args, env=env)
+    result = oversight_in_process("show", str(run), *args, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -118,11 +120,11 @@ def test_show_finds_a_game_by_id_prefix_through_the_index(debate: Path, env: dic
 
     shared = target.game_id[:1]
     many = sum(r.game_id.startswith(shared) for r in records)
-    ambiguous = oversight("show", str(debate), shared, env=env)
+    ambiguous = oversight_in_process("show", str(debate), shared, env=env)
     assert ambiguous.returncode == 2
     expected = f"oversight: error: {debate}: {shared!r} matches {many} games; give more of the id"
     assert ambiguous.stderr.strip() == expected
-    missing = oversight("show", str(debate), "zz", env=env)
+    missing = oversight_in_process("show", str(debate), "zz", env=env)
     assert missing.returncode == 2 and missing.stderr.strip() == f"oversight: error: {debate}: no game 'zz'"
 
 
@@ -159,7 +161,7 @@ def test_the_index_follows_a_log_that_grows_or_is_rewritten(tmp_path: Path, env:
     stored = json.loads(folder.index_path.read_text(encoding="utf-8"))
     assert "0badc0de0badc0de" not in stored["games"]
     assert stored["log_size"] == folder.transcripts_path.stat().st_size
-    assert oversight("show", str(run), "0badc0de", env=env).returncode == 2
+    assert oversight_in_process("show", str(run), "0badc0de", env=env).returncode == 2
 
 
 def _game_rows(text: str) -> list[str]:
@@ -177,12 +179,12 @@ def test_show_lists_the_first_200_games_and_says_how_many_it_left_out(debate: Pa
     assert _game_rows(_show(debate, "--games", "5", env=env)) == ids[:5]
     everything = _show(debate, "--games", "all", env=env)
     assert _game_rows(everything) == ids and "not listed" not in everything
-    bad = oversight("show", str(debate), "--games", "some", env=env)
+    bad = oversight_in_process("show", str(debate), "--games", "some", env=env)
     assert bad.returncode == 2 and "'some' is neither a number of games nor 'all'" in bad.stderr
 
 
 def _report(run: Path, out: Path, *args: str, env: dict[str, str]) -> str:
-    result = oversight("report", str(run), "-o", str(out), *args, env=env)
+    result = oversight_in_process("report", str(run), "-o", str(out), *args, env=env)
     assert result.returncode == 0, result.stderr
     return out.read_text(encoding="utf-8")
 

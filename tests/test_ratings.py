@@ -128,6 +128,18 @@ def test_win_rates_by_side_and_tournament_player_names() -> None:
     assert [j.judge for j in judge_accuracy(game_results(records))] == ["jury"]
 
 
+def test_a_seat_is_played_by_the_role_its_protocol_names_else_by_whoever_spoke_from_it() -> None:
+    # debate names debater_<seat> for each seat, so a record without turns still credits the debaters
+    silent = game("x", "y", "B", item="s").model_copy(update={"turns": []})
+    # a protocol that is no longer installed: the seats' roles come from the turns
+    gone = [game("x", "y", "A", item=f"g{n}", protocol="gone") for n in range(2)]
+    by_name = {p.player: p for p in player_ratings(game_results([silent, *gone]), bootstrap=0)}
+    assert (by_name["x"].games, by_name["x"].wins, by_name["y"].wins) == (3, 2, 1)
+    # with neither, the seat stands for its player
+    anonymous = gone[0].model_copy(update={"turns": []})
+    assert game_results([anonymous])[0].seats == (("A", 0), ("B", 1))
+
+
 def test_judge_accuracy_per_judge_and_protocol() -> None:
     records = [
         game("p", "q", "A", judge="j1"),

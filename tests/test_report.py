@@ -14,7 +14,7 @@ import pytest
 from oversight.records import GameRecord, RunManifest
 from oversight.report import write_report
 from oversight.runfolder import RunFolder
-from tests.conftest import oversight
+from tests.conftest import oversight, oversight_in_process
 from tests.test_ratings import NOW, game
 
 CHROMIUM_FLAGS = (
@@ -100,7 +100,7 @@ def attacked_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_report_renders_filters_and_runs_no_model_script(attacked_run: Path, tmp_path: Path) -> None:
-    written = oversight("report", str(attacked_run), "-o", str(tmp_path / "r.html"))
+    written = oversight_in_process("report", str(attacked_run), "-o", str(tmp_path / "r.html"))
     assert written.returncode == 0, written.stderr
     page = Path(written.stdout.strip())
     assert page == tmp_path / "r.html"
@@ -134,7 +134,7 @@ def test_report_renders_filters_and_runs_no_model_script(attacked_run: Path, tmp
 
 
 def test_report_is_self_contained_and_escapes_every_field(attacked_run: Path) -> None:
-    result = oversight("report", str(attacked_run))
+    result = oversight_in_process("report", str(attacked_run))
     assert result.returncode == 0, result.stderr
     page = attacked_run / "report.html"
     assert result.stdout.strip() == str(page)
@@ -147,7 +147,7 @@ def test_report_is_self_contained_and_escapes_every_field(attacked_run: Path) ->
 
 
 def test_report_of_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
-    result = oversight("report", str(tmp_path))
+    result = oversight_in_process("report", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip() == f"oversight: error: {tmp_path}: not a run folder (no run.json)"
 

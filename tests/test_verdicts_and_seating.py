@@ -130,10 +130,10 @@ def test_calibration_uses_the_chosen_answers_probability_and_the_correct_answers
     metrics = debate_metrics(records)
     # ECE: bins of the chosen answer's probability — (0.2, 0.3] holds 0.3 (right) and 0.3 (wrong): |0.5 − 0.3|;
     # (0.7, 0.8] holds 0.8 (wrong): |0 − 0.8|; (0.8, 0.9] holds 0.9 (right): |1 − 0.9|
-    assert metrics["ece_10_bins"] == pytest.approx((2 * 0.2 + 0.8 + 0.1) / 4)
+    assert metrics.ece_10_bins == pytest.approx((2 * 0.2 + 0.8 + 0.1) / 4)
     # Brier and log score: the probability given to the correct answer — 0.3, 0.2, 0.35, 0.9
-    assert metrics["brier"] == pytest.approx((0.7**2 + 0.8**2 + 0.65**2 + 0.1**2) / 4)
-    assert metrics["log_score"] == pytest.approx((math.log(0.3) + math.log(0.2) + math.log(0.35) + math.log(0.9)) / 4)
+    assert metrics.brier == pytest.approx((0.7**2 + 0.8**2 + 0.65**2 + 0.1**2) / 4)
+    assert metrics.log_score == pytest.approx((math.log(0.3) + math.log(0.2) + math.log(0.35) + math.log(0.9)) / 4)
 
 
 def test_a_stated_confidence_below_half_is_counted_as_disagreeing() -> None:

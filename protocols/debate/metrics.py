@@ -4,78 +4,172 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pydantic import BaseModel
 
 from oversight.calibration import brier_score, expected_calibration_error, log_score
-from oversight.records import GameRecord
+from oversight.metrics import ProtocolMetrics
+from oversight.records import GameRecord, Turn, Verdict
 from oversight.scoring import rate
 
-
-def _count(tally: list[int], won: bool) -> None:
-    tally[0] += 1
-    tally[1] += won
+#: the truth sides a speaker can be on, in the order their rows are given
+SIDES = ("correct", "incorrect")
 
 
-def debate_metrics(records: Iterable[GameRecord]) -> dict[str, Any]:
-    """One pass over the records (a list or a stream); per game only the verdict's probabilities are kept,
-    which the calibration scores need all together."""
-    judged = invalid = 0
-    chosen: list[float] = []
-    on_correct: list[float] = []
-    hits: list[bool] = []
-    #: seat or side → [games, games won]
-    seat_games: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    side_games: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+class SeatRow(BaseModel):
+    """How the speaker in one seat fared."""
+
+    #: the seat ("A", "B", …, or "consultant")
+    seat: str
+    #: judged games with a speaker in that seat
+    games: int
+    #: share of those games whose verdict chose the seat's answer
+    win_rate: float | None
+
+
+class SideRow(BaseModel):
+    """How the speakers defending the correct (or an incorrect) answer fared, and how their quotes held up."""
+
+    #: "correct" or "incorrect": whether the speakers on this side defended the answer
+    side: str
+    #: speaker seats on this side in judged games
+    games: int
+    #: share of those seats whose answer the verdict chose
+    win_rate: float | None
+    #: quotes the side's arguments made
+    quotes: int
+    #: share of those quotes found in the passage
+    verified_rate: float | None
+
+
+class DebateMetrics(ProtocolMetrics):
+    """The debate family's figures in ``summary.json``."""
+
+    #: complete games with a verdict on a multiple-choice item
+    judged: int
+    #: judged games whose verdict named no readable answer
+    invalid_verdicts: int
+    #: valid verdicts that came with probabilities (the calibration scores' games)
+    with_probabilities: int
+    #: expected calibration error over 10 equal-width bins of the probability given to the chosen answer
+    ece_10_bins: float | None
+    #: mean of (1 − p)² for the probability p given to the correct answer
+    brier: float | None
+    #: mean ln p for the probability p given to the correct answer
+    log_score: float | None
+    #: a row per seat, in seat order (left out when no game had seats)
+    win_rate_by_seat: list[SeatRow] | None = None
+    #: a row per truth side (left out when no game had speakers)
+    by_side: list[SideRow] | None = None
+    #: share of open protocols' picks that chose the correct answer (left out when nothing was picked)
+    chose_correct_rate: float | None = None
+    #: the figures above that are left out, rather than written as null, where they do not apply
+    omitted_when_none: ClassVar[frozenset[str]] = frozenset({"win_rate_by_seat", "by_side", "chose_correct_rate"})
+
+
+@dataclass
+class _Tally:
+    """[games, wins] by key."""
+
+    counts: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+
+    def add(self, key: str, won: bool) -> None:
+        self.add_many(key, 1, int(won))
+
+    def add_many(self, key: str, games: int, wins: int) -> None:
+        self.counts[key][0] += games
+        self.counts[key][1] += wins
+
+    def games(self, key: str) -> int:
+        return self.counts.get(key, [0, 0])[0]
+
+    def rate(self, key: str) -> float | None:
+        games, wins = self.counts.get(key, [0, 0])
+        return rate(wins, games)
+
+
+@dataclass
+class _DebateCounts:
+    """Everything :func:`debate_metrics` counts in its one pass; per game only the verdict's probabilities are
+    kept, which the calibration scores need all together."""
+
+    judged: int = 0
+    invalid: int = 0
+    #: the probability given to the chosen answer, and whether it was right (verdicts with probabilities)
+    chosen: list[float] = field(default_factory=list)
+    hits: list[bool] = field(default_factory=list)
+    #: the probability given to the correct answer
+    on_correct: list[float] = field(default_factory=list)
+    seats: _Tally = field(default_factory=_Tally)
+    sides: _Tally = field(default_factory=_Tally)
     #: side → [quotes, verified quotes]
-    side_quotes: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    #: [open-protocol choices, choices of the correct answer]
-    chose = [0, 0]
-    for record in records:
+    quotes: _Tally = field(default_factory=_Tally)
+    #: open protocols' picks: [picks, picks of the correct answer]
+    picks: _Tally = field(default_factory=_Tally)
+
+    def add(self, record: GameRecord) -> None:
         verdict = record.verdict
         if record.status != "complete" or verdict is None or not isinstance(record.answer, int):
-            continue
-        judged += 1
-        invalid += not verdict.valid
-        if verdict.choice is not None and verdict.probabilities:
-            chosen.append(verdict.probabilities[verdict.choice])
-            on_correct.append(verdict.probabilities[record.answer])
-            hits.append(verdict.choice == record.answer)
+            return
+        self.judged += 1
+        self.invalid += not verdict.valid
+        self._add_probabilities(verdict, record.answer)
         for seat, defended in record.seating.items():
             won = verdict.choice == defended
-            _count(seat_games[seat], won)
-            _count(side_games["correct" if defended == record.answer else "incorrect"], won)
+            self.seats.add(seat, won)
+            self.sides.add("correct" if defended == record.answer else "incorrect", won)
         for turn in record.turns:
-            if turn.meta.get("kind") == "argument":
-                counts = side_quotes[turn.meta["side"]]
-                counts[0] += len(turn.meta["quotes"])
-                counts[1] += sum(1 for q in turn.meta["quotes"] if q["verified"])
-            elif turn.meta.get("kind") == "choice":
-                _count(chose, bool(turn.meta["chose_correct"]))
-    metrics: dict[str, Any] = {
-        "judged": judged,
-        "invalid_verdicts": invalid,
-        "with_probabilities": len(chosen),
-        "ece_10_bins": expected_calibration_error(chosen, hits),
-        "brier": brier_score(on_correct),
-        "log_score": log_score(on_correct),
-    }
-    if seat_games:
-        metrics["win_rate_by_seat"] = [
-            {"seat": seat, "games": games, "win_rate": rate(wins, games)}
-            for seat, (games, wins) in sorted(seat_games.items())
+            self._add_turn(turn)
+
+    def _add_probabilities(self, verdict: Verdict, answer: int) -> None:
+        if verdict.choice is not None and verdict.probabilities:
+            self.chosen.append(verdict.probabilities[verdict.choice])
+            self.on_correct.append(verdict.probabilities[answer])
+            self.hits.append(verdict.choice == answer)
+
+    def _add_turn(self, turn: Turn) -> None:
+        kind = turn.meta.get("kind")
+        if kind == "argument":
+            # a side that argued without quoting still gets a row
+            quotes = turn.meta["quotes"]
+            self.quotes.add_many(turn.meta["side"], len(quotes), sum(1 for q in quotes if q["verified"]))
+        elif kind == "choice":
+            self.picks.add("pick", bool(turn.meta["chose_correct"]))
+
+    def seat_rows(self) -> list[SeatRow] | None:
+        seats = sorted(self.seats.counts)
+        return [SeatRow(seat=s, games=self.seats.games(s), win_rate=self.seats.rate(s)) for s in seats] or None
+
+    def side_rows(self) -> list[SideRow] | None:
+        rows = [
+            SideRow(
+                side=side, games=self.sides.games(side), win_rate=self.sides.rate(side),
+                quotes=self.quotes.games(side), verified_rate=self.quotes.rate(side),
+            )
+            for side in SIDES
+            if side in self.sides.counts or side in self.quotes.counts
         ]
-    if side_games or side_quotes:
-        metrics["by_side"] = [
-            {
-                "side": side,
-                "games": side_games[side][0],
-                "win_rate": rate(side_games[side][1], side_games[side][0]),
-                "quotes": side_quotes[side][0],
-                "verified_rate": rate(side_quotes[side][1], side_quotes[side][0]),
-            }
-            for side in ("correct", "incorrect")
-            if side in side_games or side in side_quotes
-        ]
-    if chose[0]:
-        metrics["chose_correct_rate"] = rate(chose[1], chose[0])
-    return metrics
+        return rows or None
+
+    def metrics(self) -> DebateMetrics:
+        return DebateMetrics(
+            judged=self.judged,
+            invalid_verdicts=self.invalid,
+            with_probabilities=len(self.chosen),
+            ece_10_bins=expected_calibration_error(self.chosen, self.hits),
+            brier=brier_score(self.on_correct),
+            log_score=log_score(self.on_correct),
+            win_rate_by_seat=self.seat_rows(),
+            by_side=self.side_rows(),
+            chose_correct_rate=self.picks.rate("pick"),
+        )
+
+
+def debate_metrics(records: Iterable[GameRecord]) -> DebateMetrics:
+    """The family's figures in one pass over the records (a list or a stream)."""
+    counts = _DebateCounts()
+    for record in records:
+        counts.add(record)
+    return counts.metrics()

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from oversight.protocols.debate.metrics import debate_metrics
+from oversight.protocols.debate.metrics import DebateMetrics, debate_metrics
 from pydantic import Field
 
 from oversight.draws import balanced, draw, permutation
@@ -32,13 +32,15 @@ from oversight.errors import UserError
 from oversight.judges import JudgeTurn, JudgeView
 from oversight.judges.llm import VERDICT_SETTINGS
 from oversight.models.base import GenerationSettings, Usage
-from oversight.protocol import GameContext, GameOutcome, GameSetup, PlayStyle, Protocol, ProtocolOptions
+from oversight.protocol import GameContext, GameOutcome, GameSetup, PlayStyle, Protocol, ProtocolOptions, RejudgeView
 from oversight.quotes import QuoteSettings, mark_quotes, numbered_passage
 from oversight.records import GameRecord, Turn
 from oversight.tasks.items import TaskItem
 from oversight.verdicts import choice_labels, parse_verdict
 
 CHOOSE_SETTINGS = GenerationSettings(max_tokens=24, temperature=0.0)
+#: kinds of turns that belong to the game rather than to its judge's verdict: what a new judge is shown again
+KEPT_TURNS = ("argument", "question", "choice")
 
 
 class DebateOptions(ProtocolOptions):
@@ -61,6 +63,7 @@ class DebateOptions(ProtocolOptions):
 
     @property
     def quotes(self) -> QuoteSettings:
+        """The ``quote_*`` options gathered into the settings that speakers' quotes are checked against."""
         return QuoteSettings(
             mode=self.quote_mode, fuzzy_threshold=self.quote_threshold, budget=self.quote_budget,
             share=self.quote_share, min_words=self.quote_min_words, spans=self.quote_spans,
@@ -90,7 +93,7 @@ class DebateFamily(Protocol):
     def __init__(self, options: ProtocolOptions) -> None:
         super().__init__(options)
         self.seats = self._seats()
-        speaker_roles = tuple(self._role(seat) for seat in self.seats)
+        speaker_roles = tuple(self.seat_role(seat) for seat in self.seats)
         self.roles = (*speaker_roles, "judge")  # type: ignore[misc]
 
     # who sits where -------------------------------------------------------------------------------------------
@@ -101,9 +104,6 @@ class DebateFamily(Protocol):
         if self.rules.speaker == "consultant":
             return ("consultant",)
         return tuple(string.ascii_uppercase[: self.options.debaters])
-
-    def _role(self, seat: str) -> str:
-        return "consultant" if seat == "consultant" else f"debater_{seat.lower()}"
 
     def _speaker_name(self, seat: str) -> str:
         return "Consultant" if seat == "consultant" else f"Debater {seat}"
@@ -199,7 +199,7 @@ class DebateFamily(Protocol):
     ) -> Turn:
         labels = choice_labels(len(item.choices))
         defended = seating[seat]
-        role = self._role(seat)
+        role = self.seat_role(seat)
         style = ctx.styles.get(role, PlayStyle())
         variables = {
             **self._common(item),
@@ -237,12 +237,12 @@ class DebateFamily(Protocol):
             content = content[:limit] + " [cut]"
         # the quote budget is per speaker and game: what this speaker's earlier turns revealed is spent
         spent = sum(
-            len(q["shown"]) for t in seen if t.role == self._role(seat) and t.meta.get("kind") == "argument"
+            len(q["shown"]) for t in seen if t.role == self.seat_role(seat) and t.meta.get("kind") == "argument"
             for q in t.meta["quotes"] if q["verified"]
         )
         shown, checks, _ = mark_quotes(content, item.passage or "", self.options.quotes, spent)
         return Turn(
-            role=self._role(seat),
+            role=self.seat_role(seat),
             seat=None if seat == "consultant" else seat,
             round=round_number,
             content=content,
@@ -303,7 +303,7 @@ class DebateFamily(Protocol):
         item = game.item
         chooser = self.seats[game.sample % len(self.seats)]
         completion = await ctx.generate(
-            self._role(chooser),
+            self.seat_role(chooser),
             {**self._common(item), "passage": item.passage or "", "speaker": self._speaker_name(chooser)},
             template="chooser",
             settings=CHOOSE_SETTINGS,
@@ -313,7 +313,7 @@ class DebateFamily(Protocol):
         first = picked if picked is not None else draw(range(len(item.choices)), "unreadable pick", game.game_id)
         turns.append(
             Turn(
-                role=self._role(chooser),
+                role=self.seat_role(chooser),
                 seat=None if chooser == "consultant" else chooser,
                 content=completion.text.strip(),
                 usage=completion.usage,
@@ -353,8 +353,24 @@ class DebateFamily(Protocol):
             rounds=self.options.rounds if self.seats else 0,
         )
 
-    def metrics(self, records: Iterable[GameRecord]) -> dict[str, Any]:
+    def metrics(self, records: Iterable[GameRecord]) -> DebateMetrics:
+        """Calibration, win rates by seat and by truth side, quote verification (see :class:`DebateMetrics`)."""
         return debate_metrics(records)
+
+    @classmethod
+    def seat_role(cls, seat: str) -> str:
+        """``consultant`` for the consultant's seat, ``debater_<seat>`` for a debater's."""
+        return "consultant" if seat == "consultant" else f"debater_{seat.lower()}"
+
+    def rejudge_view(self, record: GameRecord, item: TaskItem) -> RejudgeView:
+        """The judge's view of the finished game, rebuilt from its arguments, questions and picks."""
+        kept = [t for t in record.turns if t.meta.get("kind") in KEPT_TURNS]
+        return RejudgeView(view=self.judge_view(item, kept, self.options.rounds), turns=kept)
+
+    @property
+    def rejudge_needs_passage(self) -> bool:
+        """The expert baseline's judge reads the passage; every other judge of the family never does."""
+        return self.rules.judge_sees_passage
 
 
 def _shown_order(item: TaskItem, index: int, seed: int) -> list[int]:

@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from oversight.protocols.elk.metrics import elk_metrics
+from oversight.protocols.elk.metrics import ElkMetrics, elk_metrics
 from oversight.protocols.elk.parsing import parse_counterexample, parse_proposal, parse_ruling, parse_yes_no
 from oversight.protocols.elk.records import ElkGame, ElkRound, Outcome, Proposal, Ruling
 from oversight.protocols.elk.reporters import RULES, ReporterScore, answer, score
@@ -33,6 +33,8 @@ from oversight.tasks.items import TaskItem
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+
+    from oversight.views import ReportView
 
 
 JUDGE_TOKENS = 120
@@ -64,8 +66,16 @@ class Elk(Protocol):
 
         return elk_rounds(record)
 
+    @classmethod
+    def report_view(cls, record: GameRecord) -> ReportView | None:
+        """The rounds as one table, under the game's outcome."""
+        from oversight.protocols.elk.views import rounds_view
+
+        return rounds_view(record)
+
     @property
     def opts(self) -> ElkOptions:
+        """The protocol's options, typed as the family's own :class:`ElkOptions`."""
         assert isinstance(self.options, ElkOptions)
         return self.options
 
@@ -163,16 +173,17 @@ class Elk(Protocol):
             "execution": _execution_view(current, world),
         }
         settings = GenerationSettings(max_tokens=JUDGE_TOKENS, temperature=self.opts.temperature)
-        # an unreadable ruling is asked once more (as a fresh sample, so a cached reply is not replayed)
-        for attempt in range(2):
-            reply = await ctx.generate("judge", {**judged, "retry": attempt > 0}, settings=settings, sample=attempt)
-            turns.append(_turn("judge", current.round, reply, "ruling"))
-            valid, reason = parse_ruling(reply.text)
-            if valid is not None:
-                return Ruling(valid=valid, reason=reason)
-        return Ruling(valid=None, reason="the judge gave no readable ruling")
+        (valid, reason), replies = await ctx.generate_readable(
+            "judge", judged, lambda reply: parse_ruling(reply.text), lambda ruling: ruling[0] is not None,
+            settings=settings,
+        )
+        turns.extend(_turn("judge", current.round, reply, "ruling") for reply in replies)
+        if valid is None:
+            return Ruling(valid=None, reason="the judge gave no readable ruling")
+        return Ruling(valid=valid, reason=reason)
 
-    def metrics(self, records: Iterable[GameRecord]) -> dict[str, Any]:
+    def metrics(self, records: Iterable[GameRecord]) -> ElkMetrics | None:
+        """Survival, counterexamples, executed episodes and reporter scores (see :class:`ElkMetrics`)."""
         return elk_metrics(records)
 
 

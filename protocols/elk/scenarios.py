@@ -15,7 +15,7 @@ from typing import Any
 from oversight.protocols.elk.world import World, canonical_action
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from oversight.errors import UserError
+from oversight.errors import UserError, first_error
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
@@ -35,6 +35,9 @@ class Move(BaseModel):
 
 
 class Scenario(BaseModel):
+    """One ELK setting: what the predictor knows, what the human sees, the question the reporter answers, the
+    well-known proposals with their counterexamples, and optionally a world to run episodes in."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
@@ -58,14 +61,9 @@ class Scenario(BaseModel):
         return self
 
 
-def _where(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    message = err["msg"].removeprefix("Value error, ")
-    loc = ".".join(str(p) for p in err["loc"])
-    return f"field {loc!r}: {message}" if loc else message
-
-
 def load_scenario_file(path: Path) -> Scenario:
+    """The scenario in a TOML file, whose ``id`` must match the file name; UserError naming the file and field for
+    anything wrong."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -75,7 +73,7 @@ def load_scenario_file(path: Path) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise UserError(f"{path}: {_where(exc)}") from None
+        raise UserError(f"{path}: {first_error(exc, quoted=True)}") from None
     if scenario.id != path.stem:
         raise UserError(f"{path}: field 'id': {scenario.id!r} should match the file name {path.stem!r}")
     return scenario
@@ -99,4 +97,4 @@ def scenario_of(task: str, item_id: str, meta: dict[str, Any]) -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise UserError(f"task {task!r} item {item_id!r}: meta.scenario {_where(exc)}") from None
+        raise UserError(f"task {task!r} item {item_id!r}: meta.scenario {first_error(exc, quoted=True)}") from None

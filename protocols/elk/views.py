@@ -1,5 +1,6 @@
-"""``oversight show RUN GAME_ID`` for ELK games: each round's proposal, counterexample, executed episode,
-reporter score and ruling, then the outcome. Model text is shown as plain text, never as markup."""
+"""An ELK game round by round: each round's proposal, counterexample, executed episode, reporter score and
+ruling, then the outcome — in full for ``oversight show RUN GAME_ID`` (model text as plain text, never as
+markup), as one table for ``oversight report``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from oversight.records import GameRecord
+from oversight.views import ReportView, ViewTable
 
 _EXECUTION_STYLES = {"fake-positive": "green", "not-fake-positive": "yellow", "invalid-actions": "red"}
 
@@ -66,6 +68,8 @@ def _round_panel(r: ElkRound) -> Panel:
 
 
 def elk_rounds(record: GameRecord) -> list[RenderableType]:
+    """A panel per round (proposal, counterexample, episode, reporter score, ruling), then a line with the outcome;
+    nothing for a record without rounds."""
     if "rounds" not in record.meta:
         return []
     game = ElkGame.model_validate(record.meta)
@@ -75,3 +79,26 @@ def elk_rounds(record: GameRecord) -> list[RenderableType]:
         style="default",
     )
     return [*(_round_panel(r) for r in game.rounds), outcome]
+
+
+def _ruling(r: ElkRound) -> str:
+    if r.ruling is None:
+        return ""
+    label = {True: "valid", False: "invalid", None: "unreadable"}[r.ruling.valid]
+    return f"{label} ({r.ruling.by}): {r.ruling.reason}"
+
+
+def _counterexample(r: ElkRound) -> str:
+    if r.counterexample is None:
+        return ""
+    return "conceded" if r.counterexample.conceded else r.counterexample.story
+
+
+def rounds_view(record: GameRecord) -> ReportView | None:
+    """A row per round (strategy, counterexample, what its episode showed, ruling) under the game's outcome."""
+    if "rounds" not in record.meta:
+        return None
+    game = ElkGame.model_validate(record.meta)
+    rows = [[r.round, r.proposal.strategy, _counterexample(r), r.execution, _ruling(r)] for r in game.rounds]
+    table = ViewTable(title="", columns=["round", "strategy", "counterexample", "episode", "ruling"], rows=rows)
+    return ReportView(title=f"{game.outcome} ({game.reason}) · scenario {game.scenario}", tables=[table])

@@ -17,9 +17,12 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
+from oversight.metrics import ProtocolMetrics
 from oversight.records import GameRecord
 from oversight.scoring import wilson_interval
 from oversight.tasks.decomposable import canonical_question
@@ -29,6 +32,7 @@ _TOKEN = re.compile(r"[a-z]+|\d+|[^\sa-z\d]")
 
 
 def mode_of(record: GameRecord) -> str:
+    """``amplified`` or ``direct``: the record's ``meta["mode"]``, else read from its sample (1 is direct)."""
     return str(record.meta.get("mode") or ("direct" if record.sample == 1 else "amplified"))
 
 
@@ -64,6 +68,8 @@ def distilled_pairs(records: Iterable[GameRecord]) -> list[dict[str, Any]]:
 
 
 def sft_row(pair: dict[str, Any]) -> dict[str, Any]:
+    """A distilled pair as an SFT chat row: the fixed system prompt, the question, and ``ANSWER: <answer>`` as the
+    assistant's reply."""
     return {
         "messages": [
             {"role": "system", "content": SFT_SYSTEM},
@@ -74,6 +80,8 @@ def sft_row(pair: dict[str, Any]) -> dict[str, Any]:
 
 
 def sft_files(records: Iterable[GameRecord]) -> dict[str, list[dict[str, Any]]]:
+    """File name → rows of the distilled data: ``distilled-pairs.jsonl`` with every pair and ``distilled-K.jsonl``
+    with iteration K's as SFT rows; empty when no tree gave a pair."""
     pairs = distilled_pairs(records)
     if not pairs:
         return {}
@@ -109,6 +117,8 @@ class ExampleIndex:
         return {t: w / norm for t, w in weights.items()}
 
     def nearest(self, question: str, k: int, exclude_item: str | None = None) -> list[dict[str, Any]]:
+        """The ``k`` pairs whose questions are most like ``question`` (ties by question text), each with its
+        similarity to four decimals; pairs from ``exclude_item`` are left out."""
         query = self._vector(Counter(_tokens(question)))
         scored = []
         for pair, vector in zip(self.pairs, self._vectors, strict=True):
@@ -125,12 +135,99 @@ class ExampleIndex:
 
 
 # -- metrics ---------------------------------------------------------------------------------------------------
-def _accuracy(prefix: str, n: int, correct: int) -> dict[str, Any]:
+#: a value of an item's ``difficulty`` (none when the task does not grade its items)
+Difficulty = int | float | str | None
+
+
+class Comparison(BaseModel):
+    """Amplified tree against direct answer over one group of items."""
+
+    #: items in the group (amplified or direct, whichever has more games)
+    items: int
+    #: share of the amplified games that were correct
+    amplified: float | None
+    #: its 95% Wilson interval, as [low, high] to three decimals
+    amplified_ci95: list[float] | None
+    #: share of the direct games that were correct
+    direct: float | None
+    #: its 95% Wilson interval, as [low, high] to three decimals
+    direct_ci95: list[float] | None
+    #: model calls per amplified item (a direct answer is one call)
+    calls_per_item: float | None
+    #: prompt and completion tokens per amplified item, rounded
+    tokens_per_item: int | None
+
+
+class _IterationKey(BaseModel):
+    #: the amplify → distill iteration (1 for the first)
+    iteration: int
+
+
+class _DifficultyKey(_IterationKey):
+    #: the items' difficulty
+    difficulty: Difficulty
+
+
+class IterationRow(Comparison, _IterationKey):
+    """Amplified against direct over one iteration's items."""
+
+
+class DifficultyRow(Comparison, _DifficultyKey):
+    """Amplified against direct over one iteration's items of one difficulty."""
+
+
+class DepthRow(BaseModel):
+    """How right the tree nodes at one depth were, where the exact answer is known."""
+
+    #: the depth (the root is 0)
+    depth: int
+    #: nodes at that depth whose correctness is known (memo hits left out: they repeat another node)
+    nodes: int
+    #: share of those nodes that were correct
+    accuracy: float
+
+
+class IdaMetrics(ProtocolMetrics):
+    """The ``ida`` protocol's figures in ``summary.json``."""
+
+    #: amplified accuracy in the last iteration
+    amplified_accuracy: float | None
+    #: direct accuracy in the last iteration
+    direct_accuracy: float | None
+    #: iterations with complete games
+    iterations: int
+    #: tree nodes of the complete amplified games
+    nodes: int
+    #: of those, nodes that decomposed their question
+    decomposed_nodes: int
+    #: nodes answered from an earlier node of the same tree
+    memo_hits_tree: int
+    #: nodes answered from another tree of the run
+    memo_hits_run: int
+    #: nodes forced to answer directly at the depth limit
+    forced_max_depth: int
+    #: nodes forced to answer directly when their budget ran out
+    forced_budget: int
+    #: nodes forced to answer directly after unreadable decompositions
+    forced_malformed: int
+    #: unreadable replies over all nodes
+    malformed_replies: int
+    #: most calls any one amplified tree made
+    largest_tree_calls: int
+    #: the calls one tree may make (the ``max_calls`` setting)
+    max_calls: int
+    #: a row per iteration and difficulty
+    amplified_vs_direct: list[DifficultyRow]
+    #: a row per iteration
+    per_iteration: list[IterationRow]
+    #: a row per depth with nodes of known correctness
+    node_accuracy_by_depth: list[DepthRow]
+
+
+def _accuracy(n: int, correct: int) -> tuple[float | None, list[float] | None]:
+    """Share correct and its 95% Wilson interval as [low, high] to three decimals; None for no games."""
     ci = wilson_interval(correct, n)
-    return {
-        prefix: correct / n if n else None,
-        f"{prefix}_ci95": [round(ci.low, 3), round(ci.high, 3)] if ci else None,
-    }
+    return (correct / n if n else None), ([round(ci.low, 3), round(ci.high, 3)] if ci else None)
 
 
 def _tokens_of(record: GameRecord) -> int:
@@ -159,75 +256,118 @@ class _Cell:
             self.direct += 1
             self.direct_correct += bool(record.correct)
 
-    def row(self) -> dict[str, Any]:
+    def comparison(self) -> Comparison:
+        """The row's figures."""
         n = self.amplified
-        return {
-            "items": max(n, self.direct),
-            **_accuracy("amplified", n, self.amplified_correct),
-            **_accuracy("direct", self.direct, self.direct_correct),
-            "calls_per_item": self.calls / n if n else None,
-            "tokens_per_item": round(self.tokens / n) if n else None,
-        }
+        amplified, amplified_ci95 = _accuracy(n, self.amplified_correct)
+        direct, direct_ci95 = _accuracy(self.direct, self.direct_correct)
+        return Comparison(
+            items=max(n, self.direct),
+            amplified=amplified,
+            amplified_ci95=amplified_ci95,
+            direct=direct,
+            direct_ci95=direct_ci95,
+            calls_per_item=self.calls / n if n else None,
+            tokens_per_item=round(self.tokens / n) if n else None,
+        )
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
     return (1, "") if value is None else (0, value)
 
 
-def ida_metrics(records: Iterable[GameRecord], max_calls: int) -> dict[str, Any]:
-    """One pass over the records (a list or a stream), counting; no record or tree node is kept."""
-    by_iteration: dict[int, _Cell] = defaultdict(_Cell)
-    by_difficulty: dict[tuple[int, Any], _Cell] = defaultdict(_Cell)
+@dataclass
+class _Nodes:
+    """Counts over the nodes of the complete amplified trees; no node is kept."""
+
+    nodes: int = 0
+    malformed: int = 0
+    largest: int = 0
+    modes: Counter[Any] = field(default_factory=Counter)
+    #: why forced nodes were forced
+    reasons: Counter[Any] = field(default_factory=Counter)
+    #: memo hits by scope ("tree", "run")
+    memo: Counter[Any] = field(default_factory=Counter)
     #: depth → [nodes whose correctness is known, correct ones] (memo hits left out: they repeat another node)
-    by_depth: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
-    nodes = malformed = largest = 0
-    modes: Counter[Any] = Counter()
-    reasons: Counter[Any] = Counter()
-    memo: Counter[Any] = Counter()
-    for record in records:
-        if record.status != "complete":
-            continue
-        by_iteration[record.phase + 1].add(record)
-        by_difficulty[(record.phase + 1, record.meta.get("difficulty"))].add(record)
-        if mode_of(record) != "amplified":
-            continue
-        largest = max(largest, len(record.calls))
+    by_depth: dict[int, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+
+    def add_tree(self, record: GameRecord) -> None:
+        self.largest = max(self.largest, len(record.calls))
         for node in record.meta.get("tree", []):
-            nodes += 1
-            modes[node.get("mode")] += 1
-            malformed += node.get("malformed", 0)
-            if node.get("mode") == "forced":
-                reasons[node.get("reason")] += 1
-            if node.get("memo"):
-                memo[node.get("memo")] += 1
-            if node.get("correct") is not None and node.get("mode") != "memo":
-                known = by_depth[node["depth"]]
-                known[0] += 1
-                known[1] += bool(node["correct"])
-    per_iteration = [{"iteration": it, **cell.row()} for it, cell in sorted(by_iteration.items())]
-    table = [
-        {"iteration": it, "difficulty": difficulty, **cell.row()}
-        for (it, difficulty), cell in sorted(by_difficulty.items(), key=lambda kv: (kv[0][0], _sort_key(kv[0][1])))
-    ]
-    depth_rows = [
-        {"depth": depth, "nodes": n, "accuracy": correct / n} for depth, (n, correct) in sorted(by_depth.items())
-    ]
-    last = per_iteration[-1] if per_iteration else {}
-    return {
-        "amplified_accuracy": last.get("amplified"),
-        "direct_accuracy": last.get("direct"),
-        "iterations": len(per_iteration),
-        "nodes": nodes,
-        "decomposed_nodes": modes["decomposed"],
-        "memo_hits_tree": memo["tree"],
-        "memo_hits_run": memo["run"],
-        "forced_max_depth": reasons["max_depth"],
-        "forced_budget": reasons["budget"],
-        "forced_malformed": reasons["malformed"],
-        "malformed_replies": malformed,
-        "largest_tree_calls": largest,
-        "max_calls": max_calls,
-        "amplified_vs_direct": table,
-        "per_iteration": per_iteration,
-        "node_accuracy_by_depth": depth_rows,
-    }
+            self.add_node(node)
+
+    def add_node(self, node: dict[str, Any]) -> None:
+        self.nodes += 1
+        self.modes[node.get("mode")] += 1
+        self.malformed += node.get("malformed", 0)
+        if node.get("mode") == "forced":
+            self.reasons[node.get("reason")] += 1
+        if node.get("memo"):
+            self.memo[node.get("memo")] += 1
+        if node.get("correct") is not None and node.get("mode") != "memo":
+            known = self.by_depth[node["depth"]]
+            known[0] += 1
+            known[1] += bool(node["correct"])
+
+    def depth_rows(self) -> list[DepthRow]:
+        return [DepthRow(depth=d, nodes=n, accuracy=correct / n) for d, (n, correct) in sorted(self.by_depth.items())]
+
+
+@dataclass
+class _IdaCounts:
+    """Everything :func:`ida_metrics` counts in its one pass."""
+
+    by_iteration: dict[int, _Cell] = field(default_factory=lambda: defaultdict(_Cell))
+    by_difficulty: dict[tuple[int, Difficulty], _Cell] = field(default_factory=lambda: defaultdict(_Cell))
+    nodes: _Nodes = field(default_factory=_Nodes)
+
+    def add(self, record: GameRecord) -> None:
+        if record.status != "complete":
+            return
+        self.by_iteration[record.phase + 1].add(record)
+        self.by_difficulty[(record.phase + 1, record.meta.get("difficulty"))].add(record)
+        if mode_of(record) == "amplified":
+            self.nodes.add_tree(record)
+
+    def iteration_rows(self) -> list[IterationRow]:
+        ordered = sorted(self.by_iteration.items())
+        return [IterationRow(iteration=it, **cell.comparison().model_dump()) for it, cell in ordered]
+
+    def difficulty_rows(self) -> list[DifficultyRow]:
+        ordered = sorted(self.by_difficulty.items(), key=lambda kv: (kv[0][0], _sort_key(kv[0][1])))
+        return [
+            DifficultyRow(iteration=it, difficulty=difficulty, **cell.comparison().model_dump())
+            for (it, difficulty), cell in ordered
+        ]
+
+    def metrics(self, max_calls: int) -> IdaMetrics:
+        per_iteration = self.iteration_rows()
+        last = per_iteration[-1] if per_iteration else None
+        nodes = self.nodes
+        return IdaMetrics(
+            amplified_accuracy=last.amplified if last else None,
+            direct_accuracy=last.direct if last else None,
+            iterations=len(per_iteration),
+            nodes=nodes.nodes,
+            decomposed_nodes=nodes.modes["decomposed"],
+            memo_hits_tree=nodes.memo["tree"],
+            memo_hits_run=nodes.memo["run"],
+            forced_max_depth=nodes.reasons["max_depth"],
+            forced_budget=nodes.reasons["budget"],
+            forced_malformed=nodes.reasons["malformed"],
+            malformed_replies=nodes.malformed,
+            largest_tree_calls=nodes.largest,
+            max_calls=max_calls,
+            amplified_vs_direct=self.difficulty_rows(),
+            per_iteration=per_iteration,
+            node_accuracy_by_depth=nodes.depth_rows(),
+        )
+
+
+def ida_metrics(records: Iterable[GameRecord], max_calls: int) -> IdaMetrics:
+    """The protocol's figures in one pass over the records (a list or a stream), counting; no record or tree
+    node is kept."""
+    counts = _IdaCounts()
+    for record in records:
+        counts.add(record)
+    return counts.metrics(max_calls)

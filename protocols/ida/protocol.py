@@ -26,7 +26,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from oversight.protocols.ida.metrics import ExampleIndex, distilled_pairs, ida_metrics, sft_files
+from oversight.protocols.ida.metrics import ExampleIndex, IdaMetrics, distilled_pairs, ida_metrics, sft_files
 from oversight.protocols.ida.tree import (
     Budget,
     Decomposition,
@@ -53,6 +53,8 @@ MODES = {AMPLIFIED: "amplified", DIRECT: "direct"}
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+
+    from oversight.views import ReportView
 
 
 class IdaOptions(ProtocolOptions):
@@ -84,6 +86,8 @@ def root_question(item: TaskItem) -> str:
 
 
 def expected_answer(item: TaskItem) -> str:
+    """The right answer as a game should give it: the choice's letter for a multiple-choice item, else the exact
+    answer as text."""
     return choice_labels(len(item.choices))[int(item.answer)] if item.choices else str(item.answer)
 
 
@@ -93,6 +97,8 @@ def final_answer(item: TaskItem, answer: str) -> str | None:
 
 
 def is_correct(item: TaskItem, answer: str) -> bool:
+    """Whether a game's answer is right: read from the sentence and matched with the exact answer, or for a
+    multiple-choice item, the right letter (alone or leading the answer) or the right choice's text."""
     if not item.choices:
         return answers_match(answer, item.answer)
     given = normalise_answer(answer)
@@ -116,6 +122,8 @@ class Tree:
 
     # -- calls ----------------------------------------------------------------------------------------------
     async def ask(self, node: Node, role: str, step: Step, variables: dict[str, Any], sample: int = 0) -> str:
+        """The reply of ``role`` to one step of ``node``, asked with the tree's in-context examples; the call is
+        kept as a turn and counted on the node."""
         completion = await self.ctx.generate(
             role, {**variables, "examples": self.examples}, settings=self.settings, sample=sample
         )
@@ -131,6 +139,8 @@ class Tree:
         return completion.text
 
     async def answer_directly(self, node: Node, mode: str, reason: str | None) -> str:
+        """The answerer's answer to the node's question in one call, with the node marked as answered in ``mode``
+        for ``reason``."""
         node.mode, node.reason = mode, reason
         text = await self.ask(node, "answerer", "answer", {"question": node.question})
         answer, node.answer_format_ok = parse_answer(text)
@@ -138,6 +148,8 @@ class Tree:
 
     # -- nodes ----------------------------------------------------------------------------------------------
     def new_node(self, node_id: str, parent: Node | None, question: str, budget: Budget) -> Node:
+        """A node added to the tree one level below ``parent`` (the root when None), with a future that nodes
+        asking the same question can wait on."""
         node = Node(node_id, parent, 0 if parent is None else parent.depth + 1, question, budget)
         node.future = asyncio.get_running_loop().create_future()
         node.future.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "exception not retrieved"
@@ -145,6 +157,8 @@ class Tree:
         return node
 
     async def solve(self, node: Node) -> str:
+        """The node's answer — from the memo, answered directly or decomposed — settling its future with it or with
+        the failure; with ``memo="run"`` the answer is kept for the run's other trees."""
         assert node.future is not None
         try:
             answer = await self._solve(node)
@@ -252,6 +266,8 @@ class Tree:
         return node.children
 
     def records(self, item: TaskItem) -> list[dict[str, Any]]:
+        """The nodes in tree order as written to the record, each scored against its exact answer where one is
+        known (the item's for the root)."""
         rows = []
         for node in sorted(self.nodes, key=lambda n: order_key(n.id)):
             exact = expected_answer(item) if node.parent is None else exact_answer(node.question)
@@ -283,6 +299,13 @@ class Ida(Protocol):
 
         return render(record)
 
+    @classmethod
+    def report_view(cls, record: GameRecord) -> ReportView | None:
+        """The decomposition tree, each sub-question nested inside its parent."""
+        from oversight.protocols.ida.views import tree_view
+
+        return tree_view(record)
+
     def __init__(self, options: ProtocolOptions) -> None:
         super().__init__(options)
         #: (phase, canonical question) → (answer, game id, node id) of finished nodes, shared by the run's trees
@@ -290,6 +313,7 @@ class Ida(Protocol):
 
     @property
     def ida_options(self) -> IdaOptions:
+        """The protocol's options, typed as the family's own :class:`IdaOptions`."""
         return self.options  # type: ignore[return-value]
 
     @property
@@ -337,7 +361,8 @@ class Ida(Protocol):
         }
         return GameOutcome(turns=tree.turns, correct=correct, meta=meta)
 
-    def metrics(self, records: Iterable[GameRecord]) -> dict[str, Any]:
+    def metrics(self, records: Iterable[GameRecord]) -> IdaMetrics:
+        """Amplified against direct by iteration and difficulty, tree costs, node accuracy (:class:`IdaMetrics`)."""
         return ida_metrics((r for r in records if r.protocol == self.name), self.ida_options.max_calls)
 
     def artifacts(self, records: Iterable[GameRecord]) -> dict[str, list[dict[str, Any]]]:

@@ -1,9 +1,10 @@
-"""``oversight show RUN GAME_ID`` for an ``ida`` game: the decomposition tree, indented, with answers and budgets.
+"""An ``ida`` game's decomposition tree, for ``oversight show RUN GAME_ID`` and for ``oversight report``.
 
-Each node shows its question (shortened), its answer — green ✓ / red ✗ when the exact answer is known, with
-the exact answer after a wrong one — and how it was reached: decomposed, answered by the decomposer, forced to
-answer directly (and why), or taken from the memo; then its budget, what its subtree spent, and its own calls
-and tokens. Model text is shown as plain text, never as markup.
+In the terminal each node shows its question (shortened), its answer — green ✓ / red ✗ when the exact answer is
+known, with the exact answer after a wrong one — and how it was reached: decomposed, answered by the decomposer,
+forced to answer directly (and why), or taken from the memo; then its budget, what its subtree spent, and its own
+calls and tokens. Model text is shown as plain text, never as markup. In the report (:func:`tree_view`) each
+sub-question is nested inside its parent, with the node's other fields as JSON.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from rich.text import Text
 from rich.tree import Tree
 
 from oversight.records import GameRecord
+from oversight.views import ReportView, ViewNode
 
 QUESTION_WIDTH = 110
+#: node fields the report's tree shows by position and text ("children" is the nesting itself)
+_TREE_SHOWN = {"id", "parent", "children", "question", "answer", "correct"}
 
 
 def _short(text: str, width: int = QUESTION_WIDTH) -> str:
@@ -38,6 +42,8 @@ def _how(node: dict[str, Any]) -> str:
 
 
 def node_label(node: dict[str, Any]) -> Text:
+    """A recorded node's line in the terminal tree: its shortened question, its answer marked right or wrong, then
+    how it was reached, its budget, calls, tokens and notes."""
     label = Text()
     label.append(f"[{node['id']}] ", style="bold")
     label.append(_short(node.get("question", "")))
@@ -65,6 +71,8 @@ def node_label(node: dict[str, Any]) -> Text:
 
 
 def render(record: GameRecord) -> list[RenderableType]:
+    """The game in the terminal: a header with its mode, iteration and cost, the decomposition tree, then the
+    final answer against the expected one."""
     meta = record.meta
     nodes = meta.get("tree") or []
     header = Text()
@@ -97,3 +105,31 @@ def render(record: GameRecord) -> list[RenderableType]:
     outcome.append("correct" if record.correct else "incorrect", style=style)
     rendered.append(outcome)
     return rendered
+
+
+def _view_node(node: dict[str, Any]) -> ViewNode:
+    answer = node.get("answer")
+    return ViewNode(
+        text=str(node.get("question", "")),
+        value="(no answer)" if answer in (None, "") else str(answer),
+        correct=node["correct"] if isinstance(node.get("correct"), bool) else None,
+        details={k: v for k, v in node.items() if k not in _TREE_SHOWN and v not in (None, [], {}, "")},
+    )
+
+
+def tree_view(record: GameRecord) -> ReportView | None:
+    """``meta.tree`` as nested nodes: a list of dicts with a unique ``id``, ``parent`` (None at a root),
+    ``question``, ``answer`` and optionally ``correct``; None for anything else, which the report shows as JSON."""
+    nodes = record.meta.get("tree")
+    if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+        return None
+    ids = [str(n.get("id")) for n in nodes]
+    if any(n.get("id") is None for n in nodes) or len(set(ids)) != len(ids):
+        return None
+    built = {i: _view_node(n) for i, n in zip(ids, nodes, strict=True)}
+    roots: list[ViewNode] = []
+    for i, n in zip(ids, nodes, strict=True):
+        parent = n.get("parent")
+        siblings = built[str(parent)].children if parent is not None and str(parent) in built else roots
+        siblings.append(built[i])
+    return ReportView(title="Tree", tree=roots, shown_meta=frozenset({"tree"}))
