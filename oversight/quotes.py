@@ -17,12 +17,15 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz import fuzz
 
 from oversight.policies.text import content_words, sentences
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 _QUOTE = re.compile(r"<quote>(.*?)</quote>", re.DOTALL)
 _QUOTE_OR_SPAN = re.compile(r"<quote>(.*?)</quote>|<<\s*(\d+)\s*-\s*(\d+)\s*>>", re.DOTALL)
@@ -141,6 +144,14 @@ def mark_quotes(
 
     shown = (_QUOTE_OR_SPAN if settings.spans else _QUOTE).sub(mark, neutralise(content))
     return shown, checks, spent
+
+
+def highlight_quotes(text: Text, *, unverified: str = "red") -> Text:
+    """``text`` (a turn as the judge sees it) with verified quotes in green and unverified ones in ``unverified``,
+    for the terminal; returns the same ``Text``."""
+    text.highlight_regex(r"<quote verified>.*?</quote>", "green")
+    text.highlight_regex(r"<quote unverified>.*?</quote>", unverified)
+    return text
 
 
 def _names_quote(word: str) -> bool:

@@ -18,43 +18,43 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from oversight.defaults import MAX_CONNECTIONS, default_run_dir
-from oversight.errors import UserError
+from oversight.errors import UserError, first_error
 from oversight.fingerprint import common_parts, digest, fingerprint, judge_part, template_parts
 from oversight.judges import load_judge
 from oversight.prompts import PromptLibrary
-from oversight.protocol import PlayStyle
+from oversight.protocol import PROTOCOLS, PlayStyle
 from oversight.ratings import GameResult, ratings
 from oversight.records import RunSummary
-from oversight.runner import Matchup, RunPlan, check_items, make_protocol
+from oversight.runner import Matchup, RunPlan, check_items, make_protocol, own_prompts
 from oversight.tasks import load_task
 
 DEFAULT_CONFIG = "default.toml"
 
 
-class PlayerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PlayerIdentity(BaseModel):
+    """Who a tournament player is: a name, a model, and optionally its own prompt templates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
     model: str
     #: a folder of templates overriding the built-ins for this player only (relative to the config file)
     prompts: Path | None = None
-    best_of: int = Field(default=1, ge=1, le=32)
-    temperature: float = Field(default=0.8, ge=0.0)
-    scorer: str | None = None
-    critique_refine: bool = False
-    critic: str | None = None
+
+
+# the identity comes last among the bases so that its fields come first (pydantic orders fields from the last
+# base to the first), as in the config files and in run.json
+class PlayerConfig(PlayStyle, PlayerIdentity):
+    """A tournament player as one ``[[players]]`` table gives it: who it is and how it plays."""
 
     def style(self) -> PlayStyle:
-        return PlayStyle(
-            best_of=self.best_of,
-            temperature=self.temperature,
-            scorer=self.scorer,
-            critique_refine=self.critique_refine,
-            critic=self.critic,
-        )
+        """How this player produces its turns, without who it is."""
+        return PlayStyle.model_validate(self.model_dump(include=set(PlayStyle.model_fields)))
 
 
 class JudgeConfig(BaseModel):
+    """A tournament judge as one ``[[judges]]`` table gives it: a name and a model or any judge spec."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
@@ -71,10 +71,13 @@ class JudgeConfig(BaseModel):
 
     @property
     def spec(self) -> str:
+        """The judge spec, whichever of ``model`` and ``judge`` gave it."""
         return self.model or self.judge or ""
 
 
 class TournamentConfig(BaseModel):
+    """A whole tournament config file: the task, the protocols, the players and the judges."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = "tournament"
@@ -99,6 +102,7 @@ class TournamentConfig(BaseModel):
 
 
 def default_config_text() -> str:
+    """The packaged demo config, as ``tournament --print-config`` prints it."""
     return resources.files("oversight.tournaments").joinpath(DEFAULT_CONFIG).read_text(encoding="utf-8")
 
 
@@ -123,13 +127,15 @@ def load_config(path: Path | None) -> tuple[TournamentConfig, Path | None]:
     try:
         config = TournamentConfig.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "config"
-        raise UserError(f"{where}: {field}: {err['msg']}") from None
+        raise UserError(f"{where}: {first_error(exc, whole='config')}") from None
     base = path.parent if path else None
-    for player in config.players:
-        if player.prompts is not None and base is not None and not player.prompts.is_absolute():
-            player.prompts = base / player.prompts
+    if base is not None:
+        config.players = [
+            player.model_copy(update={"prompts": base / player.prompts})
+            if player.prompts is not None and not player.prompts.is_absolute()
+            else player
+            for player in config.players
+        ]
     return config, base
 
 
@@ -152,14 +158,17 @@ def add_ratings(summary: RunSummary, games: list[GameResult]) -> None:
 
 
 def plan_tournament(config: TournamentConfig, limit: int | None = None) -> RunPlan:
+    """Every matchup of the tournament (each protocol, judge and ordering of players) as one run's plan;
+    ``limit`` overrides the config's."""
     task = load_task(config.task, seed=config.seed)
     cut = limit or config.limit
     items = task.items[:cut] if cut else task.items
     libraries: dict[Path | None, PromptLibrary] = {}
+    shipped = own_prompts(PROTOCOLS.get(name) for name in config.protocols)
 
     def library(folder: Path | None) -> PromptLibrary:
         if folder not in libraries:
-            libraries[folder] = PromptLibrary(folder)
+            libraries[folder] = PromptLibrary(folder, shipped)
         return libraries[folder]
 
     matchups: list[Matchup] = []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import oversight, read_lines
+from .conftest import oversight, oversight_in_process, read_lines
 
 PLUGIN = Path(__file__).parent / "plugins" / "my_judges.py"
 
@@ -45,7 +45,7 @@ def test_a_plugin_module_on_the_path(workdir: Path) -> None:
 ])
 def test_bad_judge_specs(workdir: Path, spec: str, fragment: str) -> None:
     shutil.copy(PLUGIN, workdir / "my_judges.py")
-    result = oversight("run", "debate", "--limit", "1", "--judge", spec)
+    result = oversight_in_process("run", "debate", "--limit", "1", "--judge", spec)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr
 

@@ -7,11 +7,12 @@ import math
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 
 from oversight.calibration import brier_score, expected_calibration_error, log_score
 from oversight.errors import UserError
 from oversight.policies.text import content_words, sentences
-from oversight.quotes import QuoteSettings, mark_quotes, numbered_passage
+from oversight.quotes import QuoteSettings, highlight_quotes, mark_quotes, numbered_passage
 from oversight.tasks import load_task, load_task_file
 
 PASSAGE = "The door is blue. A red car passed by the house, and nobody noticed."
@@ -111,6 +112,16 @@ def test_builtin_suites_are_large_enough_and_deterministic() -> None:
     for name in ("mini-stories", "word-problems"):
         assert len(load_task(name).items) >= 200
         assert load_task(name, seed=1).items == load_task(name, seed=1).items
+
+
+def test_the_terminal_colours_each_marked_quote_by_its_check() -> None:
+    shown, _, _ = mark_quotes("<quote>The door is blue.</quote> and <quote>The door is red.</quote>", PASSAGE,
+                              QuoteSettings(share=None))
+    for unverified in ("red", "bold red"):
+        text = highlight_quotes(Text(shown), unverified=unverified)
+        spans = [(shown[span.start:span.end], str(span.style)) for span in text.spans]
+        assert spans == [("<quote verified>The door is blue.</quote>", "green"),
+                         ("<quote unverified>The door is red.</quote>", unverified)]
 
 
 def test_a_speaker_cannot_mark_its_own_quote_verified() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from oversight.loopback import LoopbackServer
 
-from .conftest import CliResult, oversight, read_lines
+from .conftest import CliResult, oversight, oversight_in_process, read_lines
 
 HTTP_CONFIG = """
 name = "http"
@@ -63,7 +63,7 @@ def scripted_demo(workdir: Path) -> CliResult:
 
 
 def test_the_default_demo_runs_offline_on_the_embedded_models(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    printed = oversight("tournament", "--print-config")
+    printed = oversight_in_process("tournament", "--print-config")
     assert printed.returncode == 0 and 'model = "llamacpp/qwen2.5-coder-1.5b"' in printed.stdout
     result = oversight("tournament", "--limit", "1", "--out", "demo")
     assert result.returncode == 0, result.stderr
@@ -153,14 +153,14 @@ def test_a_player_can_bring_its_own_prompts(workdir: Path) -> None:
 ])
 def test_bad_configs_are_one_line_errors(workdir: Path, text: str, fragment: str) -> None:
     (workdir / "bad.toml").write_text(text)
-    result = oversight("tournament", "bad.toml")
+    result = oversight_in_process("tournament", "bad.toml")
     assert result.returncode == 2, result.stdout
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert fragment in result.stderr, result.stderr
 
 
 def test_missing_config_file(workdir: Path) -> None:
-    result = oversight("tournament", "nowhere.toml")
+    result = oversight_in_process("tournament", "nowhere.toml")
     assert result.returncode == 2 and "nowhere.toml" in result.stderr
 
 
@@ -187,9 +187,9 @@ def test_judging_stored_games_again_makes_no_debater_calls(workdir: Path) -> Non
 
 def test_judge_needs_a_run_and_a_judge(workdir: Path) -> None:
     (workdir / "empty").mkdir()
-    assert "not a run folder" in oversight("judge", "empty", "--judge", "scripted/judge").stderr
-    assert oversight("run", "debate", "--limit", "1", "--out", "r").returncode == 0
-    no_judge = oversight("judge", "r")
+    assert "not a run folder" in oversight_in_process("judge", "empty", "--judge", "scripted/judge").stderr
+    assert oversight_in_process("run", "debate", "--limit", "1", "--out", "r").returncode == 0
+    no_judge = oversight_in_process("judge", "r")
     assert no_judge.returncode == 2 and "give --judge" in no_judge.stderr
 
 

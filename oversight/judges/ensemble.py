@@ -4,34 +4,37 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from oversight.draws import draw
-from oversight.judges.base import Judge, JudgeView
+from oversight.judges.base import Judge, JudgeContext, JudgeView
 from oversight.records import Verdict
-
-if TYPE_CHECKING:
-    from oversight.protocol import GameContext
 
 SEPARATOR = " + "
 
 
 class EnsembleJudge:
+    """Several judges deciding each game together, by ``mean`` probability or ``majority`` vote."""
+
     def __init__(self, members: list[Judge], method: Literal["mean", "majority"] = "mean") -> None:
         self.members = members
         self.method = method
 
     @property
     def uses_terminal(self) -> bool:
+        """Whether a member judges in the terminal (the run then shows no live progress bar)."""
         return any(getattr(member, "uses_terminal", False) for member in self.members)
 
     def describe(self) -> str:
+        """The members' names joined by ``+``, as a ``--judge`` list is written."""
         return SEPARATOR.join(m.describe() for m in self.members)
 
     def model_specs(self) -> list[str]:
+        """Every member's models."""
         return [spec for member in self.members for spec in member.model_specs()]
 
-    async def decide(self, view: JudgeView, ctx: GameContext) -> Verdict:
+    async def decide(self, view: JudgeView, ctx: JudgeContext) -> Verdict:
+        """The members' verdicts combined; invalid ones are left out, and none valid makes an invalid verdict."""
         verdicts = await asyncio.gather(*(m.decide(view, ctx) for m in self.members))
         valid = [v for v in verdicts if v.choice is not None]
         raw = "\n".join(f"[{m.describe()}] {v.raw}" for m, v in zip(self.members, verdicts, strict=True))
@@ -53,7 +56,8 @@ class EnsembleJudge:
             tie_broken=len(tied) > 1,
         )
 
-    async def ask(self, view: JudgeView, ctx: GameContext) -> str | None:
+    async def ask(self, view: JudgeView, ctx: JudgeContext) -> str | None:
+        """The first question a member asks, in member order."""
         # the first member that has a question asks it
         for member in self.members:
             if (question := await member.ask(view, ctx)) is not None:

@@ -10,18 +10,16 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
 from oversight.errors import FatalRunError
-from oversight.judges.base import JudgeView
+from oversight.judges.base import JudgeContext, JudgeView
+from oversight.quotes import highlight_quotes
 from oversight.records import Verdict
-
-if TYPE_CHECKING:
-    from oversight.protocol import GameContext
 
 SEAT_STYLES = {"A": "cyan", "B": "magenta", "C": "green", "D": "yellow"}
 
@@ -40,6 +38,8 @@ def _read_line(stream: TextIO) -> asyncio.Future[str]:
 
 
 class HumanJudge:
+    """A person at the terminal: shown each game's transcript, they type a choice and, if they like, a confidence."""
+
     #: the run shows plain progress lines instead of a live bar, which would overwrite the transcript
     uses_terminal = True
 
@@ -49,9 +49,11 @@ class HumanJudge:
         self._lock: asyncio.Lock | None = None
 
     def describe(self) -> str:
+        """Always ``human``."""
         return "human"
 
     def model_specs(self) -> list[str]:
+        """An empty list: a person calls no model."""
         return []
 
     def _show(self, view: JudgeView) -> None:
@@ -64,9 +66,7 @@ class HumanJudge:
             console.print(Panel(Text(view.passage), title="passage"))
         for turn in view.turns:
             title = turn.speaker + (f" · round {turn.round}" if turn.round else "")
-            body = Text(turn.content)
-            body.highlight_regex(r"<quote verified>.*?</quote>", "green")
-            body.highlight_regex(r"<quote unverified>.*?</quote>", "red")
+            body = highlight_quotes(Text(turn.content))
             console.print(Panel(body, title=Text(title), title_align="left", border_style=SEAT_STYLES.get(turn.seat or "", "white")))
         if not view.turns:
             console.print(Text("(no arguments: answer from the question alone)"))
@@ -79,7 +79,8 @@ class HumanJudge:
             raise FatalRunError("--judge human: the input closed before the game was judged; rerun to judge it")
         return line.strip()
 
-    async def decide(self, view: JudgeView, ctx: GameContext) -> Verdict:
+    async def decide(self, view: JudgeView, ctx: JudgeContext) -> Verdict:
+        """Show the game and read an answer (asked again until it is a label), then an optional confidence."""
         self._lock = self._lock or asyncio.Lock()
         async with self._lock:
             self._show(view)
@@ -111,7 +112,8 @@ class HumanJudge:
                 return value / 100
             self._console.print(Text(f"Type a number from {floor:.0f} to 100.", style="yellow"))
 
-    async def ask(self, view: JudgeView, ctx: GameContext) -> str | None:
+    async def ask(self, view: JudgeView, ctx: JudgeContext) -> str | None:
+        """Show the game so far and read a question for the debaters (an empty line for none)."""
         self._lock = self._lock or asyncio.Lock()
         async with self._lock:
             self._show(view)

@@ -71,6 +71,8 @@ def _adapt(target: Any, name: str) -> Judge:
 
 
 def load_judge(spec: str) -> Judge:
+    """The judge a ``--judge`` value names: judges joined by `` + `` (an ensemble), a registered name (``human``),
+    ``file.py:attr``, a model spec (``PROVIDER/NAME``) or ``module:attr``; anything else is a user error."""
     if SEPARATOR in spec:
         return EnsembleJudge([load_judge(part.strip()) for part in spec.split(SEPARATOR)])
     if spec in JUDGES.names():
