@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 #: probabilities are clipped here before taking logs, so one confident mistake does not make the score infinite
 LOG_FLOOR = 1e-6
 
@@ -19,6 +17,9 @@ def expected_calibration_error(confidences: Sequence[float], correct: Sequence[b
     """Mean |accuracy − confidence| over equal-width confidence bins, weighted by how many verdicts fall in each."""
     if not confidences:
         return None
+    # numpy is imported where it is used: commands that only list the protocols import this module too
+    import numpy as np
+
     conf = np.asarray(confidences, dtype=float)
     hits = np.asarray(correct, dtype=float)
     # bin i holds (i/bins, (i+1)/bins]; a confidence of exactly 0 joins the first bin
@@ -35,6 +36,8 @@ def brier_score(correct_probabilities: Sequence[float]) -> float | None:
     """Mean of (1 − p)², p being the probability the judge gave the correct answer (0 is perfect, 1 is worst)."""
     if not correct_probabilities:
         return None
+    import numpy as np  # here, not at the top: see expected_calibration_error
+
     p = np.asarray(correct_probabilities, dtype=float)
     return float(((1.0 - p) ** 2).mean())
 
@@ -43,5 +46,7 @@ def log_score(correct_probabilities: Sequence[float]) -> float | None:
     """Mean natural log of the probability given to the correct answer (0 is perfect; higher is better)."""
     if not correct_probabilities:
         return None
+    import numpy as np  # here, not at the top: see expected_calibration_error
+
     p = np.asarray(correct_probabilities, dtype=float)
     return float(np.log(np.clip(p, LOG_FLOOR, 1.0)).mean())

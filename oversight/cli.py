@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import signal
@@ -10,18 +9,21 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from pydantic import ValidationError
 
 from oversight import __version__
 from oversight.defaults import MAX_CONNECTIONS, REPORT_GAMES, SHOWN_GAMES
-from oversight.errors import UserError
+from oversight.errors import UserError, first_error
 from oversight.secrets import load_dotenv_file
 
+# for type hints only: each command imports the engine it needs when it runs, so that --help and the listings
+# start at once
 if TYPE_CHECKING:
-    from oversight.runner import RunResult
+    from oversight.ratings import GameResult
+    from oversight.records import RunSummary
+    from oversight.runner import Execution, RunPlan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -150,7 +152,9 @@ def run(
     max_attempts: int,
 ) -> None:
     """Play PROTOCOL on every item of a task and score it."""
-    from oversight.runner import RunConfig, execute
+    from pydantic import ValidationError
+
+    from oversight.runner import RunConfig, plan
 
     try:
         config = RunConfig(
@@ -170,10 +174,8 @@ def run(
             max_attempts=max_attempts,
         )
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise UserError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-    result = asyncio.run(execute(config, ["oversight", *sys.argv[1:]]))
-    _end(result)
+        raise UserError(first_error(exc)) from None
+    _play(plan(config), config)  # a run's config says how to run it too
 
 
 @cli.command(epilog=RUN_EXIT_HELP)
@@ -193,7 +195,7 @@ def tournament(
     print_config: bool,
 ) -> None:
     """Play a tournament from a TOML CONFIG (default: the built-in demo) and print the ratings."""
-    from oversight.runner import Execution, execute_plan
+    from oversight.runner import Execution
     from oversight.tournament import add_ratings, config_text, load_config, plan_tournament
 
     if print_config:
@@ -208,8 +210,7 @@ def tournament(
         timeout=timeout,
         max_attempts=max_attempts,
     )
-    result = asyncio.run(execute_plan(run_plan, execution, ["oversight", *sys.argv[1:]], summarise=add_ratings))
-    _end(result)
+    _play(run_plan, execution, summarise=add_ratings)
 
 
 @cli.command("judge", epilog=RUN_EXIT_HELP)
@@ -229,15 +230,14 @@ def judge_command(
 ) -> None:
     """Judge the stored games of RUN again with another judge, into a new run folder (no debater calls)."""
     from oversight.rejudge import plan_rejudge
-    from oversight.runner import Execution, execute_plan
+    from oversight.runner import Execution
     from oversight.tournament import add_ratings
 
     run_plan = plan_rejudge(run_dir, list(judges))
     execution = Execution(
         out=out, max_connections=max_connections, cache=not no_cache, timeout=timeout, max_attempts=max_attempts
     )
-    result = asyncio.run(execute_plan(run_plan, execution, ["oversight", *sys.argv[1:]], summarise=add_ratings))
-    _end(result)
+    _play(run_plan, execution, summarise=add_ratings)
 
 
 @cli.command()
@@ -366,10 +366,21 @@ def audit(task: str, as_json: bool, seed: int, limit: int | None) -> None:
         sys.exit(EXIT_AUDIT_FAILED)
 
 
-def _end(result: RunResult) -> None:
-    """Print the run's tables and last line, and exit with the code of how it ended."""
+def _play(
+    run_plan: RunPlan,
+    execution: Execution,
+    summarise: Callable[[RunSummary, list[GameResult]], None] | None = None,
+) -> NoReturn:
+    """Play a plan into its run folder, print the run's tables and last line, and exit with the code of how the run
+    ended. ``summarise`` may add figures to the summary (as a tournament adds ratings)."""
+    import asyncio  # here, not at the top: only the commands that play games need it
+
+    from oversight.runner import execute_plan
     from oversight.show import print_run_result
 
+    # the command line goes into run.json: the arguments ``main`` was given, which are not always sys.argv
+    command = ["oversight", *click.get_current_context().obj]
+    result = asyncio.run(execute_plan(run_plan, execution, command, summarise=summarise))
     print_run_result(result)
     sys.exit(RUN_EXIT_CODES[result.status])
 
@@ -379,6 +390,9 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The ``oversight`` command with ``argv`` (default: the process's own arguments): every error ends as one line
+    on stderr and an exit code (2 for bad input, 130 for Ctrl-C)."""
+    args = sys.argv[1:] if argv is None else list(argv)
     logging.basicConfig(level=logging.WARNING, format="oversight: %(message)s")
     # Ctrl-C and SIGTERM stop at once wherever they land (exit 130); while games play, the orchestrator takes them
     # over to cancel the games in flight and keep every finished record
@@ -386,7 +400,7 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(sig, _stop)
     load_dotenv_file()
     try:
-        cli.main(args=argv, prog_name="oversight", standalone_mode=False)
+        cli.main(args=args, prog_name="oversight", standalone_mode=False, obj=args)
     except click.exceptions.Abort:
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from typing import TYPE_CHECKING, TextIO
 
 from oversight.models.retry import RetryStats
 from oversight.records import GameRecord
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 def _human(n: float) -> str:
@@ -22,6 +22,9 @@ def _human(n: float) -> str:
 
 
 class RunProgress:
+    """How far a run has got: games done and failed, fresh tokens spent and games per second, shown as it goes on
+    the stream."""
+
     def __init__(
         self,
         total: int,
@@ -44,6 +47,12 @@ class RunProgress:
         self._next_line = 0
         self._progress: Progress | None = None
         if live and self.stream.isatty():
+            # rich's progress bar is slow to import and only drawn on a terminal
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+            )
+
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -84,6 +93,7 @@ class RunProgress:
         )
 
     def game_finished(self, record: GameRecord) -> None:
+        """Count a finished game (failed or not) and its tokens, leaving out calls answered from the cache."""
         self.done += 1
         self.failed += record.status == "failed"
         self.tokens += sum(call.usage.total_tokens for call in record.calls if not call.cached)
@@ -93,6 +103,7 @@ class RunProgress:
             self._line()
 
     def close(self) -> None:
+        """Stop the progress bar and print the one-line summary of retried model calls, if there were any."""
         if self._progress is not None:
             self._progress.stop()
         if summary := self.retries.summary():

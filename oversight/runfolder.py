@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from oversight.errors import UserError, unreadable_record
+from oversight.errors import UserError, first_error, unreadable_record
 from oversight.records import SCHEMA_VERSION, GameRecord, RunManifest, RunSummary
 from oversight.secrets import redact_json
 from oversight.transcript_index import INDEX, LogIndex, build_index
@@ -30,6 +30,8 @@ SUMMARY = "summary.json"
 
 
 def write_json_atomic(path: Path, text: str) -> None:
+    """Replace a file's contents at once (a temporary file, fsynced, then renamed over it), so a reader never sees it
+    half-written."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(text)
@@ -51,7 +53,7 @@ def iter_records(path: Path) -> Iterator[GameRecord]:
             except ValidationError as exc:
                 if not raw.endswith(b"\n"):  # no newline after it: the write was cut short
                     return
-                raise unreadable_record(f"{path}:{number}", path.parent, exc.errors()[0]["msg"]) from None
+                raise unreadable_record(f"{path}:{number}", path.parent, first_error(exc, quoted=True)) from None
             yield record
 
 
@@ -63,11 +65,13 @@ def read_at(path: Path, offsets: Iterable[int]) -> Iterator[GameRecord]:
             try:
                 record = GameRecord.model_validate_json(handle.readline())
             except ValidationError as exc:
-                raise unreadable_record(f"{path}: byte {offset}", path.parent, exc.errors()[0]["msg"]) from None
+                raise unreadable_record(f"{path}: byte {offset}", path.parent, first_error(exc, quoted=True)) from None
             yield record
 
 
 class RunFolder:
+    """Where one run's files live, and how each is read and written."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.manifest_path = path / MANIFEST
@@ -77,26 +81,31 @@ class RunFolder:
 
     @classmethod
     def open_existing(cls, path: Path) -> RunFolder:
+        """A run folder that already exists; UserError when the path has no ``run.json``."""
         folder = cls(path)
         if not folder.manifest_path.is_file():
             raise UserError(f"{path}: not a run folder (no {MANIFEST})")
         return folder
 
     def read_manifest(self) -> RunManifest:
+        """The run's manifest; UserError when it is missing or unreadable."""
         try:
             return RunManifest.model_validate_json(self.manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValidationError, ValueError) as exc:
             raise UserError(f"{self.manifest_path}: unreadable run manifest ({exc.__class__.__name__})") from None
 
     def write_manifest(self, manifest: RunManifest) -> None:
+        """Write the manifest atomically, secrets redacted."""
         write_json_atomic(self.manifest_path, redact_json(manifest.model_dump_json(indent=2), indent=2))
 
     def read_summary(self) -> RunSummary | None:
+        """The run's summary, or None when none has been written yet."""
         if not self.summary_path.is_file():
             return None
         return RunSummary.model_validate_json(self.summary_path.read_text(encoding="utf-8"))
 
     def write_summary(self, summary: RunSummary) -> None:
+        """Write the summary atomically, secrets redacted."""
         write_json_atomic(self.summary_path, redact_json(summary.model_dump_json(indent=2), indent=2))
 
     def write_artifact(self, name: str, rows: list[dict[str, Any]]) -> None:
@@ -107,6 +116,7 @@ class RunFolder:
         write_json_atomic(self.path / name, "".join(lines))
 
     def iter_records(self) -> Iterator[GameRecord]:
+        """Every whole record in the log, one at a time (see the module-level :func:`iter_records`)."""
         return iter_records(self.transcripts_path)
 
     def records(self) -> list[GameRecord]:
@@ -131,6 +141,7 @@ class RunFolder:
         return index
 
     def records_at(self, offsets: Iterable[int]) -> Iterator[GameRecord]:
+        """The records whose lines start at these byte offsets of the log, in the order given."""
         return read_at(self.transcripts_path, offsets)
 
     def prepare_resume(self) -> list[GameRecord]:
@@ -198,6 +209,8 @@ class TranscriptWriter:
         self._task = asyncio.create_task(self._drain())
 
     async def append(self, record: GameRecord) -> None:
+        """Write a finished game's record, secrets redacted, and return once it is on disk; the write goes ahead even
+        if the waiting game is cancelled."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((redact_json(record.model_dump_json()).encode() + b"\n", future))
         self._wakeup.set()
@@ -229,6 +242,7 @@ class TranscriptWriter:
                 return
 
     async def close(self) -> None:
+        """Write every record still pending, then close the log."""
         self._closing = True
         self._wakeup.set()
         try:

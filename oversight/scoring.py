@@ -21,6 +21,7 @@ def rate(hits: int, total: int) -> float | None:
 
 
 def wilson_interval(successes: int, trials: int) -> Interval | None:
+    """The 95% Wilson score interval of a success rate, or None when there were no trials."""
     if trials == 0:
         return None
     from scipy.stats import binomtest  # here, not above: it takes a second to import, and `oversight show` needs none
@@ -125,6 +126,8 @@ class SummaryTally:
         self.usage_by_model: dict[str, UsageTotals] = defaultdict(UsageTotals)
 
     def add(self, record: GameRecord) -> None:
+        """Count one game in: overall, under its protocol, under each of its item's metadata values, and its calls'
+        token usage by role and by model."""
         group = group_name(record)
         _tally(self.overall, record)
         _tally(self.by_protocol[group], record)
@@ -153,7 +156,7 @@ class SummaryTally:
         )
 
 
-def summarize(
+def summarise(
     run_id: str, records: Iterable[GameRecord], planned: int | None = None, skipped: dict[str, int] | None = None
 ) -> RunSummary:
     """The summary of ``records`` (a list or a stream), in one pass."""

@@ -31,6 +31,7 @@ _TEXT_EDGES = " \t*\"'`“”‘’.!,;:<>()[]"
 
 
 def choice_labels(n: int) -> list[str]:
+    """The labels of ``n`` choices as the judge sees them: ``A``, ``B``, and so on."""
     return list(string.ascii_uppercase[:n])
 
 
@@ -100,6 +101,8 @@ def _stated(text: str, chosen: int, n: int) -> list[float] | None:
 
 
 def parse_verdict(completion: Completion, choices: Sequence[str]) -> Verdict:
+    """The verdict in a judge's reply: the one choice it wrote (None when it names none or several), with the
+    judge's probabilities from logprobs or a stated confidence where either is there."""
     text = completion.text
     choice = written_choice(text, choices)
     if choice is None:

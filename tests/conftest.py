@@ -1,18 +1,24 @@
-"""Shared fixtures: an isolated working folder and cache, a loopback OpenAI-compatible server, a CLI runner."""
+"""Shared fixtures: an isolated working folder and cache, a loopback OpenAI-compatible server, and the command run
+in a subprocess or in this process."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from oversight.cli import main
 from oversight.loopback import LoopbackServer
 
 API_KEY = "sk-test-5f1c0a9e7d3b42c8a6e1"
@@ -69,6 +75,42 @@ def oversight(*args: str, env: dict[str, str] | None = None, cwd: Path | None = 
         timeout=300,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def oversight_in_process(*args: str, env: Mapping[str, str] | None = None) -> CliResult:
+    """The command run in this process through ``main``, the installed command's entry point: the same one-line
+    errors and exit codes, without starting an interpreter. For what a process of its own adds nothing to (bad
+    input, --help, listings, reading a run); ``env`` sets variables for this call only."""
+    with _as_a_fresh_process(), CliRunner().isolation(env=env) as (stdout, stderr, _):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return CliResult(code, stdout.getvalue().decode(), stderr.getvalue().decode())
+
+
+@contextmanager
+def _as_a_fresh_process() -> Iterator[None]:
+    """Lets ``main`` set up logging as in a fresh process (onto the call's own stderr), and afterwards puts back
+    what it sets for the whole process: signal handlers, log levels and handlers, variables read from a .env file."""
+    root, ours = logging.getLogger(), logging.getLogger("oversight")
+    handlers, root_level, our_level = root.handlers[:], root.level, ours.level
+    handlers_of = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    environ = dict(os.environ)
+    root.handlers = []
+    try:
+        yield
+    finally:
+        root.handlers = handlers
+        root.setLevel(root_level)
+        ours.setLevel(our_level)
+        for sig, handler in handlers_of.items():
+            signal.signal(sig, handler)
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def read_lines(path: Path) -> list[dict]:

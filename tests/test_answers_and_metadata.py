@@ -14,11 +14,11 @@ from oversight.protocols.ida.protocol import is_correct
 from oversight.protocols.ida.tree import parse_answer
 
 from oversight.records import GameRecord
-from oversight.scoring import summarize
+from oversight.scoring import summarise
 from oversight.tasks import TaskItem, load_task
 from oversight.tasks.decomposable.base import extract_answer
 
-from .conftest import oversight, read_lines
+from .conftest import oversight, oversight_in_process, read_lines
 
 
 def _open(answer: str) -> TaskItem:
@@ -144,7 +144,7 @@ def test_the_summary_splits_by_scalar_metadata_with_two_to_eight_values() -> Non
     ]
     records = [_record(i, "debate", i % 3 == 0, meta) for i, meta in enumerate(metas)]
     records.append(_record(99, "blind", True, {"difficult": 1}))
-    summary = summarize("run", records)
+    summary = summarise("run", records)
     # "title" has one value, "many" nine, "tags" are lists; games without the key (or with null) are left out
     assert set(summary.by_meta) == {"difficult", "speed", "flag"}
     difficult = summary.by_meta["difficult"]
@@ -186,7 +186,7 @@ def test_item_metadata_reaches_records_and_splits_the_summary(workdir: Path) -> 
         assert {v: (s["judged"], s["correct"]) for v, s in ((v, by_meta["difficult"][v][mode]) for v in "01")} == {
             "0": (1, 1), "1": (3, 1)
         }
-    shown = oversight("show", "run")
+    shown = oversight_in_process("show", "run")
     assert shown.returncode == 0, shown.stderr
     split = shown.stdout[shown.stdout.index("accuracy by difficult"):]
     assert "ida/amplified" in split and "ida/direct" in split
@@ -207,6 +207,6 @@ def test_quality_metadata_and_skipped_questions_reach_the_run_folder(workdir: Pa
     assert summary["skipped_items"] == {"no gold label": 2}
     assert {"difficult", "speed_accuracy"} <= set(summary["by_meta"])
     assert sum(s["expert"]["games"] for s in summary["by_meta"]["difficult"].values()) == 3
-    shown = oversight("show", "run")
+    shown = oversight_in_process("show", "run")
     assert "accuracy by difficult" in shown.stdout
     assert "2 question(s) of the task skipped (no gold label)" in shown.stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from oversight.audit import AuditReport, audit_task
 from oversight.tasks import TASKS, load_task
 
-from .conftest import CliResult, oversight
+from .conftest import CliResult, oversight_in_process
 
 # Six items whose answer is always the longer choice. Per item, in order: is the answer the first choice, does
 # it hold the larger number, does it share more words with the question, is its best supporting sentence the
@@ -85,7 +84,7 @@ def _accuracies(report: AuditReport) -> dict[str, float | None]:
 
 def _audit(*args: str) -> CliResult:
     # a wide terminal keeps every table row on one line
-    return oversight("audit", *args, env={**os.environ, "COLUMNS": "200"})
+    return oversight_in_process("audit", *args, env={"COLUMNS": "200"})
 
 
 def _row(table: str, name: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import oversight, read_lines
+from .conftest import oversight_in_process, read_lines
 
 
 def _one_line_error(result, *fragments: str) -> None:
@@ -22,15 +22,15 @@ def _one_line_error(result, *fragments: str) -> None:
 
 
 def test_unknown_protocol(workdir: Path) -> None:
-    _one_line_error(oversight("run", "debait"), "unknown protocol 'debait'", "debate")
+    _one_line_error(oversight_in_process("run", "debait"), "unknown protocol 'debait'", "debate")
 
 
 def test_unknown_task(workdir: Path) -> None:
-    _one_line_error(oversight("run", "debate", "--task", "no-such-task"), "unknown task 'no-such-task'")
+    _one_line_error(oversight_in_process("run", "debate", "--task", "no-such-task"), "unknown task 'no-such-task'")
 
 
 def test_missing_task_file(workdir: Path) -> None:
-    _one_line_error(oversight("run", "debate", "--task", "missing.jsonl"), "missing.jsonl", "not found")
+    _one_line_error(oversight_in_process("run", "debate", "--task", "missing.jsonl"), "missing.jsonl", "not found")
 
 
 @pytest.mark.parametrize(("spec", "fragment"), [
@@ -42,23 +42,23 @@ def test_missing_task_file(workdir: Path) -> None:
     ("openai/x?base_url=ftp://example", "must start with http"),
 ])
 def test_bad_model_specs(workdir: Path, spec: str, fragment: str) -> None:
-    _one_line_error(oversight("run", "debate", "--model", spec), fragment)
+    _one_line_error(oversight_in_process("run", "debate", "--model", spec), fragment)
 
 
 def test_unknown_role(workdir: Path) -> None:
-    _one_line_error(oversight("run", "debate", "--role", "critic=scripted/echo"), "no role 'critic'")
+    _one_line_error(oversight_in_process("run", "debate", "--role", "critic=scripted/echo"), "no role 'critic'")
 
 
 def test_malformed_role_option(workdir: Path) -> None:
-    _one_line_error(oversight("run", "debate", "--role", "judge"), "expected ROLE=SPEC")
+    _one_line_error(oversight_in_process("run", "debate", "--role", "judge"), "expected ROLE=SPEC")
 
 
 def test_unknown_option(workdir: Path) -> None:
-    _one_line_error(oversight("run", "debate", "--colour"), "No such option '--colour'")
+    _one_line_error(oversight_in_process("run", "debate", "--colour"), "No such option '--colour'")
 
 
 def test_bad_option_value(workdir: Path) -> None:
-    _one_line_error(oversight("run", "debate", "--rounds", "zero"), "--rounds")
+    _one_line_error(oversight_in_process("run", "debate", "--rounds", "zero"), "--rounds")
 
 
 @pytest.mark.parametrize(("content", "fragments"), [
@@ -71,23 +71,25 @@ def test_bad_option_value(workdir: Path) -> None:
 ])
 def test_malformed_task_files(workdir: Path, content: str, fragments: tuple[str, ...]) -> None:
     (workdir / "bad.jsonl").write_text(content)
-    _one_line_error(oversight("run", "debate", "--task", "bad.jsonl"), *fragments)
+    _one_line_error(oversight_in_process("run", "debate", "--task", "bad.jsonl"), *fragments)
 
 
 def test_malformed_csv_task_file(workdir: Path) -> None:
     (workdir / "bad.csv").write_text("id,question,choices,answer\n1,q,a|b,0\n2,q,a|b,first\n")
-    _one_line_error(oversight("run", "debate", "--task", "bad.csv"), "bad.csv:3", "'answer'")
+    _one_line_error(oversight_in_process("run", "debate", "--task", "bad.csv"), "bad.csv:3", "'answer'")
 
 
 def test_missing_prompts_folder(workdir: Path) -> None:
-    _one_line_error(oversight("run", "debate", "--prompts", "nowhere"), "--prompts nowhere", "not a directory")
+    _one_line_error(
+        oversight_in_process("run", "debate", "--prompts", "nowhere"), "--prompts nowhere", "not a directory"
+    )
 
 
 def test_template_with_an_undefined_variable(workdir: Path) -> None:
     (workdir / "mine" / "debate").mkdir(parents=True)
     (workdir / "mine" / "debate" / "judge.j2").write_text("Decide {{ questoin }}")
     _one_line_error(
-        oversight("run", "debate", "--limit", "1", "--prompts", "mine", "--out", "run"),
+        oversight_in_process("run", "debate", "--limit", "1", "--prompts", "mine", "--out", "run"),
         "'debate/judge.j2'",
         "'questoin' is undefined",
     )
@@ -96,30 +98,31 @@ def test_template_with_an_undefined_variable(workdir: Path) -> None:
 def test_template_with_a_syntax_error(workdir: Path) -> None:
     (workdir / "mine" / "debate").mkdir(parents=True)
     (workdir / "mine" / "debate" / "debater.j2").write_text("{% if %}")
-    _one_line_error(oversight("run", "debate", "--limit", "1", "--prompts", "mine", "--out", "run"), "'debate/debater.j2' line 1")
+    result = oversight_in_process("run", "debate", "--limit", "1", "--prompts", "mine", "--out", "run")
+    _one_line_error(result, "'debate/debater.j2' line 1")
 
 
 def test_show_on_a_folder_that_is_not_a_run(workdir: Path) -> None:
     (workdir / "empty").mkdir()
-    _one_line_error(oversight("show", "empty"), "empty", "not a run folder")
+    _one_line_error(oversight_in_process("show", "empty"), "empty", "not a run folder")
 
 
 def test_show_an_unknown_game(workdir: Path) -> None:
-    assert oversight("run", "debate", "--limit", "1", "--out", "run").returncode == 0
-    _one_line_error(oversight("show", "run", "ffff0000"), "no game 'ffff0000'")
+    assert oversight_in_process("run", "debate", "--limit", "1", "--out", "run").returncode == 0
+    _one_line_error(oversight_in_process("show", "run", "ffff0000"), "no game 'ffff0000'")
 
 
 def test_missing_api_key_for_the_hosted_api(workdir: Path) -> None:
-    _one_line_error(oversight("run", "debate", "--model", "openai/gpt-4o-mini"), "OPENAI_API_KEY is not set")
+    _one_line_error(oversight_in_process("run", "debate", "--model", "openai/gpt-4o-mini"), "OPENAI_API_KEY is not set")
 
 
 def test_unknown_protocol_setting(workdir: Path) -> None:
-    _one_line_error(oversight("run", "debate", "--set", "colour=3"), "debate option colour", "Extra inputs")
+    _one_line_error(oversight_in_process("run", "debate", "--set", "colour=3"), "debate option colour", "Extra inputs")
 
 
 def test_open_ended_items_are_refused_by_debate(workdir: Path) -> None:
     (workdir / "open.jsonl").write_text('{"id": "1", "question": "2+2?", "answer": "4"}\n')
-    _one_line_error(oversight("run", "debate", "--task", "open.jsonl"), "item '1'", "debate needs choices")
+    _one_line_error(oversight_in_process("run", "debate", "--task", "open.jsonl"), "item '1'", "debate needs choices")
 
 
 @pytest.mark.parametrize(("template", "fragment"), [
@@ -130,7 +133,7 @@ def test_open_ended_items_are_refused_by_debate(workdir: Path) -> None:
 def test_template_that_fails_while_rendering_stops_the_run(workdir: Path, template: str, fragment: str) -> None:
     (workdir / "mine" / "debate").mkdir(parents=True)
     (workdir / "mine" / "debate" / "judge.j2").write_text(template)
-    result = oversight("run", "debate", "--limit", "3", "--rounds", "1", "--prompts", "mine", "--out", "run")
+    result = oversight_in_process("run", "debate", "--limit", "3", "--rounds", "1", "--prompts", "mine", "--out", "run")
     _one_line_error(result, "prompt template 'debate/judge.j2'", fragment)
     assert not (workdir / "run" / "transcripts.jsonl").read_text()
 
@@ -145,7 +148,7 @@ def test_template_that_fails_while_rendering_stops_the_run(workdir: Path, templa
     (("run", "debate", "--max-connections", "100000000"), "--max-connections"),
 ])
 def test_counts_beyond_their_bounds(workdir: Path, args: tuple[str, ...], fragment: str) -> None:
-    _one_line_error(oversight(*args, "--limit", "1"), fragment)
+    _one_line_error(oversight_in_process(*args, "--limit", "1"), fragment)
 
 
 def test_tournament_settings_beyond_their_bounds(workdir: Path) -> None:
@@ -153,19 +156,19 @@ def test_tournament_settings_beyond_their_bounds(workdir: Path) -> None:
         'protocols = ["debate"]\nmax_connections = 100000000\n[settings]\nrounds = 1000\n'
         '[[players]]\nname = "p"\nmodel = "scripted/auto"\n[[judges]]\nname = "j"\nmodel = "scripted/judge"\n'
     )
-    _one_line_error(oversight("tournament", "t.toml"), "t.toml: max_connections")
+    _one_line_error(oversight_in_process("tournament", "t.toml"), "t.toml: max_connections")
 
 
 def test_csv_task_file_with_a_byte_order_mark(workdir: Path) -> None:
     (workdir / "bom.csv").write_text("id,question,choices,answer\n1,q,a|b,0\n", encoding="utf-8-sig")
-    result = oversight("run", "blind", "--task", "bom.csv", "--out", "run")
+    result = oversight_in_process("run", "blind", "--task", "bom.csv", "--out", "run")
     assert result.returncode == 0, result.stderr
 
 
 def test_jsonl_task_file_with_a_byte_order_mark(workdir: Path) -> None:
     (workdir / "bom.jsonl").write_text('{"id": "1", "question": "q", "choices": ["a", "b"], "answer": 0}\n',
                                        encoding="utf-8-sig")
-    assert oversight("run", "blind", "--task", "bom.jsonl", "--out", "run").returncode == 0
+    assert oversight_in_process("run", "blind", "--task", "bom.jsonl", "--out", "run").returncode == 0
 
 
 @pytest.mark.parametrize(("item_id", "fragment"), [
@@ -177,18 +180,18 @@ def test_task_ids_must_be_strings_or_integers(workdir: Path, item_id: str, fragm
     good = '{"id": 7, "question": "q", "choices": ["a", "b"], "answer": 0}\n'
     bad = f'{{"id": {item_id}, "question": "q", "choices": ["a", "b"], "answer": 0}}\n'
     (workdir / "bad.jsonl").write_text(good + bad)
-    _one_line_error(oversight("run", "blind", "--task", "bad.jsonl"), fragment)
+    _one_line_error(oversight_in_process("run", "blind", "--task", "bad.jsonl"), fragment)
 
 
 def test_integer_task_ids_are_read_as_strings(workdir: Path) -> None:
     (workdir / "ints.jsonl").write_text('{"id": 7, "question": "q", "choices": ["a", "b"], "answer": 0}\n')
-    assert oversight("run", "blind", "--task", "ints.jsonl", "--out", "run").returncode == 0
+    assert oversight_in_process("run", "blind", "--task", "ints.jsonl", "--out", "run").returncode == 0
     assert [r["item_id"] for r in read_lines(workdir / "run" / "transcripts.jsonl")] == ["7"]
 
 
 def test_json_errors_name_the_column_once(workdir: Path) -> None:
     (workdir / "bad.jsonl").write_text('{"id": "1", "question": "q\n')
-    _one_line_error(oversight("run", "debate", "--task", "bad.jsonl"),
+    _one_line_error(oversight_in_process("run", "debate", "--task", "bad.jsonl"),
                     "bad.jsonl:1: not valid JSON (Unterminated string starting at column 25)")
 
 
@@ -198,7 +201,7 @@ def test_quality_questions_are_counted_from_1(workdir: Path) -> None:
         {"question": "second?", "options": ["a", "b", "c", "d"], "gold_label": 5},
     ]}
     (workdir / "quality.jsonl").write_text(json.dumps(article) + "\n")
-    _one_line_error(oversight("run", "debate", "--task", "quality.jsonl"),
+    _one_line_error(oversight_in_process("run", "debate", "--task", "quality.jsonl"),
                     "quality.jsonl:1: question 2: needs 'options' and a 'gold_label' from 1 to 4")
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from oversight.runner import RunConfig, execute
 
-from .conftest import oversight, read_lines
+from .conftest import oversight, oversight_in_process, read_lines
 
 PROTOCOLS = ["debate", "interactive-debate", "open-debate", "consultancy", "open-consultancy", "blind", "expert"]
 
@@ -98,7 +98,7 @@ def test_three_debaters_need_three_choices_and_rotate_seats(workdir: Path) -> No
     assert len(records) == 3
     assert sorted(next(seat for seat, c in r.seating.items() if c == 2) for r in records) == ["A", "B", "C"]
     assert set(records[0].roles) == {"debater_a", "debater_b", "debater_c", "judge"}
-    result = oversight("run", "debate", "--set", "debaters=3", "--limit", "1")
+    result = oversight_in_process("run", "debate", "--set", "debaters=3", "--limit", "1")
     assert result.returncode == 2 and "needs 3" in result.stderr
 
 
@@ -145,12 +145,12 @@ def test_debate_metrics_are_in_the_summary(workdir: Path) -> None:
     sides = {row["side"]: row for row in metrics["by_side"]}
     assert sides["correct"]["win_rate"] == pytest.approx(summary.accuracy)
     assert sides["correct"]["verified_rate"] == 1.0
-    shown = oversight("show", str(workdir / "m"))
+    shown = oversight_in_process("show", str(workdir / "m"))
     assert "win rate by seat" in shown.stdout and "ece_10_bins" in shown.stdout
 
 
 def test_protocol_listing_names_every_variant(workdir: Path) -> None:
-    listing = oversight("protocols")
+    listing = oversight_in_process("protocols")
     assert listing.returncode == 0
     for protocol in PROTOCOLS:
         assert protocol in listing.stdout

@@ -11,7 +11,7 @@ from oversight.protocol import ProtocolOptions
 from oversight.runner import RunConfig, execute
 from oversight.tasks import load_task
 
-from .conftest import API_KEY, HTTP_ROLES, oversight, read_lines
+from .conftest import API_KEY, HTTP_ROLES, oversight, oversight_in_process, read_lines
 
 REQUIRED = {"game_id", "protocol", "item_id", "status", "roles", "turns", "verdict", "correct", "error", "schema_version"}
 
@@ -124,9 +124,9 @@ def test_the_run_api_is_usable_from_python(workdir: Path) -> None:
 def test_show_lists_games_and_renders_one(workdir: Path) -> None:
     assert oversight("run", "debate", "--limit", "1", "--rounds", "1", "--out", "run").returncode == 0
     record = read_lines(workdir / "run" / "transcripts.jsonl")[0]
-    listing = oversight("show", "run")
+    listing = oversight_in_process("show", "run")
     assert listing.returncode == 0 and record["game_id"] in listing.stdout
-    game = oversight("show", "run", record["game_id"][:8])
+    game = oversight_in_process("show", "run", record["game_id"][:8])
     assert game.returncode == 0, game.stderr
     assert record["question"] in game.stdout
     assert "seat A" in game.stdout and "seat B" in game.stdout and "verdict:" in game.stdout

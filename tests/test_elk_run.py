@@ -11,7 +11,7 @@ from oversight.protocols.elk.scenarios import library
 
 from oversight.runner import RunConfig, execute
 
-from .conftest import oversight, read_lines
+from .conftest import oversight, oversight_in_process, read_lines
 
 TASK = ("--task", "elk-scenarios")
 SCRIPTED = ("--role", "builder=scripted/elk-builder", "--role", "breaker=scripted/elk-breaker", "--judge", "scripted/elk-judge")
@@ -141,14 +141,14 @@ def test_a_game_over_http_matches_the_in_process_game(openai_env: dict[str, str]
 
 def test_show_renders_a_game_round_by_round(workdir: Path) -> None:
     records, _ = _run(workdir, "--limit", "1", "--rounds", "2", "--model", "scripted/elk?reporter=reads-sensors")
-    game = oversight("show", "run", records[0]["game_id"][:8])
+    game = oversight_in_process("show", "run", records[0]["game_id"][:8])
     assert game.returncode == 0, game.stderr
     out = " ".join(game.stdout.split())
     for expected in ("round 1", "round 2", "strategy", "counterexample", "fake-positive", "human sees:",
                      "reads-sensors: breaker episodes 0/1 right", "ruling valid (judge)",
                      "outcome: breaker wins (a valid counterexample in each of 2 rounds)"):
         assert expected in out, expected
-    listing = oversight("show", "run")
+    listing = oversight_in_process("show", "run")
     assert listing.returncode == 0 and "by game" in listing.stdout and "reporters" in listing.stdout
 
 

@@ -20,7 +20,7 @@ from oversight.models.base import BackendOptions
 from oversight.models.pool import ModelPool
 from oversight.runner import GamePlayer, RunConfig, plan
 
-from .conftest import oversight, read_lines
+from .conftest import oversight, oversight_in_process, read_lines
 
 #: fails on the stormy items while a file named ``down`` is in the working folder, as a judge server that is
 #: down for part of a run would
@@ -218,7 +218,7 @@ def test_a_run_stopped_in_its_summary_is_interrupted_and_a_rerun_writes_the_summ
 
 def test_help_documents_the_exit_codes() -> None:
     for command in ("run", "tournament", "judge"):
-        text = oversight(command, "--help").stdout
+        text = oversight_in_process(command, "--help").stdout
         assert "Exit codes" in text and "130" in text and " 3 " in text and " 4 " in text, text
 
 

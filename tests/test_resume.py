@@ -11,7 +11,7 @@ from pathlib import Path
 
 from oversight.loopback import LoopbackServer
 
-from .conftest import HTTP_ROLES, oversight, read_lines
+from .conftest import HTTP_ROLES, oversight, oversight_in_process, read_lines
 
 
 def _wait_for_lines(path: Path, count: int, proc: subprocess.Popen) -> None:
@@ -85,7 +85,7 @@ def test_a_torn_last_line_is_repaired(openai_env: dict[str, str], workdir: Path)
     lines = log.read_text().splitlines(keepends=True)
     log.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])  # a crash mid-write
 
-    shown = oversight("show", "run", env=openai_env)
+    shown = oversight_in_process("show", "run")
     assert shown.returncode == 0, shown.stderr
     resumed = oversight(*args, env=openai_env)
     assert resumed.returncode == 0, resumed.stderr
@@ -111,8 +111,9 @@ def test_failed_games_are_recorded_then_retried_on_resume(
 
 
 def test_changed_settings_do_not_mix_into_an_old_run(openai_env: dict[str, str]) -> None:
-    assert oversight("run", "debate", "--limit", "1", "--rounds", "1", "--out", "run", *HTTP_ROLES, env=openai_env).returncode == 0
-    clash = oversight("run", "debate", "--limit", "1", "--rounds", "2", "--out", "run", *HTTP_ROLES, env=openai_env)
+    args = ("run", "debate", "--limit", "1", "--out", "run", *HTTP_ROLES)
+    assert oversight_in_process(*args, "--rounds", "1").returncode == 0
+    clash = oversight_in_process(*args, "--rounds", "2")
     assert clash.returncode == 2
     assert "other settings" in clash.stderr and len(clash.stderr.strip().splitlines()) == 1
 

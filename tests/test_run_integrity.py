@@ -21,7 +21,7 @@ from oversight.models.cache import ResponseCache, StoredRequest
 from oversight.prompts import builtin_prompts_dir
 from oversight.runlock import RunLock
 
-from .conftest import HTTP_ROLES, CliResult, oversight, read_lines
+from .conftest import HTTP_ROLES, CliResult, oversight, oversight_in_process, read_lines
 
 SCRIPTED_RUN = ("run", "debate", "--model", "scripted/auto", "--rounds", "1")
 
@@ -94,20 +94,23 @@ def test_an_edited_template_is_not_mixed_into_a_run(workdir: Path) -> None:
     template = workdir / "mine" / "debate" / "judge.j2"
     shutil.copy(builtin_prompts_dir() / "debate" / "judge.j2", template)
     args = (*SCRIPTED_RUN, "--limit", "1", "--prompts", "mine", "--out", "run")
-    assert oversight(*args).returncode == 0
+    assert oversight_in_process(*args).returncode == 0
     template.write_text(template.read_text().replace("Give your best guess.", "Guess."))
-    _one_line_error(oversight(*args), "run: holds a run with other settings", "the templates changed (debate/judge.j2)")
+    _one_line_error(
+        oversight_in_process(*args), "run: holds a run with other settings", "the templates changed (debate/judge.j2)"
+    )
     # a task file is known by its content, not its name
     (workdir / "t.jsonl").write_text('{"id": "q", "question": "Colour?", "choices": ["red", "blue"], "answer": 1}\n')
     task_args = (*SCRIPTED_RUN, "--task", "t.jsonl", "--out", "task-run")
-    assert oversight(*task_args).returncode == 0
+    assert oversight_in_process(*task_args).returncode == 0
     (workdir / "t.jsonl").write_text('{"id": "q", "question": "Colour?", "choices": ["red", "green"], "answer": 1}\n')
-    _one_line_error(oversight(*task_args), "the task changed")
+    _one_line_error(oversight_in_process(*task_args), "the task changed")
 
 
 def test_a_run_says_what_made_it_and_what_each_call_sent(workdir: Path) -> None:
-    assert oversight(*SCRIPTED_RUN, "--limit", "1", "--out", "run").returncode == 0
+    assert oversight_in_process(*SCRIPTED_RUN, "--limit", "1", "--out", "run").returncode == 0
     manifest = json.loads((workdir / "run" / "run.json").read_text())
+    assert manifest["command"] == ["oversight", *SCRIPTED_RUN, "--limit", "1", "--out", "run"]
     assert manifest["package_version"] and "openai" in manifest["packages"]
     assert re.fullmatch(r"[0-9a-f]{40}", manifest.get("git_revision") or "0" * 40)
     parts = manifest["fingerprint_parts"]
@@ -115,7 +118,7 @@ def test_a_run_says_what_made_it_and_what_each_call_sent(workdir: Path) -> None:
 
     record = read_lines(workdir / "run" / "transcripts.jsonl")[0]
     assert all(re.fullmatch(r"[0-9a-f]{64}", call["key"]) for call in record["calls"])
-    shown = oversight("show", "run", record["game_id"][:8], "--prompts")
+    shown = oversight_in_process("show", "run", record["game_id"][:8], "--prompts")
     assert shown.returncode == 0, shown.stderr
     judge_call = shown.stdout[shown.stdout.rindex("· judge ·"):]
     assert "You judge a debate about a story you cannot read." in judge_call
@@ -126,18 +129,18 @@ def test_a_run_says_what_made_it_and_what_each_call_sent(workdir: Path) -> None:
 
 
 def test_a_torn_line_mid_log_is_repaired_on_request(workdir: Path) -> None:
-    assert oversight(*SCRIPTED_RUN, "--limit", "2", "--out", "run").returncode == 0
+    assert oversight_in_process(*SCRIPTED_RUN, "--limit", "2", "--out", "run").returncode == 0
     log = workdir / "run" / "transcripts.jsonl"
     lines = log.read_text().splitlines(keepends=True)
     lines[1] = lines[1][:40] + "\n"  # a line cut short, then more games after it
     log.write_text("".join(lines))
     for command in (("show", "run"), SCRIPTED_RUN + ("--limit", "2", "--out", "run")):
-        _one_line_error(oversight(*command), "transcripts.jsonl:2", "oversight repair run")
-    repaired = oversight("repair", "run")
+        _one_line_error(oversight_in_process(*command), "transcripts.jsonl:2", "oversight repair run")
+    repaired = oversight_in_process("repair", "run")
     assert repaired.returncode == 0, repaired.stderr
     assert repaired.stdout.strip().splitlines() == ["run: kept 3 game records, dropped 1 unreadable line"]
-    assert oversight("show", "run").returncode == 0
-    assert oversight(*SCRIPTED_RUN, "--limit", "2", "--out", "run").returncode == 0
+    assert oversight_in_process("show", "run").returncode == 0
+    assert oversight_in_process(*SCRIPTED_RUN, "--limit", "2", "--out", "run").returncode == 0
     _each_game_once(workdir / "run", 4)
 
 
@@ -172,11 +175,11 @@ def test_a_cache_that_cannot_be_used_is_one_line(openai_env: dict[str, str], wor
     args = ("run", "debate", "--limit", "1", "--rounds", "1", *HTTP_ROLES)
     (workdir / "cache").mkdir()
     (workdir / "cache" / "responses.sqlite").write_bytes(b"this is not a database" * 100)
-    _one_line_error(oversight(*args, "--out", "a", env=openai_env), "responses.sqlite", "--no-cache", "delete")
-    assert oversight(*args, "--out", "a", "--no-cache", env=openai_env).returncode == 0
+    _one_line_error(oversight_in_process(*args, "--out", "a"), "responses.sqlite", "--no-cache", "delete")
+    assert oversight_in_process(*args, "--out", "a", "--no-cache").returncode == 0
     (workdir / "file").write_text("")
-    unwritable = {**openai_env, "OVERSIGHT_CACHE_DIR": str(workdir / "file" / "cache")}
-    _one_line_error(oversight(*args, "--out", "b", env=unwritable), "responses.sqlite", "--no-cache")
+    unwritable = {"OVERSIGHT_CACHE_DIR": str(workdir / "file" / "cache")}
+    _one_line_error(oversight_in_process(*args, "--out", "b", env=unwritable), "responses.sqlite", "--no-cache")
 
 
 # paths and secrets
@@ -184,14 +187,14 @@ def test_a_cache_that_cannot_be_used_is_one_line(openai_env: dict[str, str], wor
 
 def test_out_must_be_a_folder_that_can_be_written(workdir: Path) -> None:
     (workdir / "taken").write_text("a file")
-    _one_line_error(oversight(*SCRIPTED_RUN, "--limit", "1", "--out", "taken"), "taken")
-    _one_line_error(oversight(*SCRIPTED_RUN, "--limit", "1", "--out", "taken/run"), "taken/run")
+    _one_line_error(oversight_in_process(*SCRIPTED_RUN, "--limit", "1", "--out", "taken"), "taken")
+    _one_line_error(oversight_in_process(*SCRIPTED_RUN, "--limit", "1", "--out", "taken/run"), "taken/run")
 
 
 def test_a_tournament_file_that_is_not_utf8_is_one_line(workdir: Path) -> None:
     (workdir / "t.toml").write_bytes('name = "caf\u00e9"\n'.encode("latin-1"))
-    _one_line_error(oversight("tournament", "t.toml"), "t.toml", "UTF-8")
-    _one_line_error(oversight("tournament", "t.toml", "--print-config"), "t.toml", "UTF-8")
+    _one_line_error(oversight_in_process("tournament", "t.toml"), "t.toml", "UTF-8")
+    _one_line_error(oversight_in_process("tournament", "t.toml", "--print-config"), "t.toml", "UTF-8")
 
 
 def test_a_tournament_name_stays_inside_results(workdir: Path) -> None:

@@ -12,18 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from oversight.errors import UserError
+from oversight.errors import UserError, first_error
 from oversight.tasks.items import TaskItem, TaskSet, json_objects
 from oversight.tasks.quality import load_quality, looks_like_quality
 from oversight.tasks.registry import TASKS
 
 _FIELDS = ("id", "question", "choices", "answer", "passage", "meta")
-
-
-def _first_error(path: Path, line: int, exc: ValidationError) -> UserError:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "item"
-    return UserError(f"{path}:{line}: field {where!r}: {err['msg']}")
 
 
 def _item(path: Path, line: int, row: dict[str, Any], seen: set[str]) -> TaskItem:
@@ -38,7 +32,7 @@ def _item(path: Path, line: int, row: dict[str, Any], seen: set[str]) -> TaskIte
     try:
         item = TaskItem.model_validate(row)
     except ValidationError as exc:
-        raise _first_error(path, line, exc) from None
+        raise UserError(f"{path}:{line}: {first_error(exc, whole='item', quoted=True)}") from None
     if item.id in seen:
         raise UserError(f"{path}:{line}: field 'id': duplicate id {item.id!r}")
     seen.add(item.id)
