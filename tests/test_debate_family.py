@@ -96,7 +96,11 @@ def test_three_debaters_need_three_choices_and_rotate_seats(workdir: Path) -> No
     records = run("debate", workdir / "three", task=str(workdir / "three.jsonl"),
                   options={"rounds": 1, "debaters": 3}).folder.records()
     assert len(records) == 3
-    assert sorted(next(seat for seat, c in r.seating.items() if c == 2) for r in records) == ["A", "B", "C"]
+    # the correct answer is defended from every seat once, and shown in a different place each time, so the seat
+    # defending it is never told apart by where its answer stands
+    assert sorted(next(seat for seat, c in r.seating.items() if c == r.answer) for r in records) == ["A", "B", "C"]
+    assert sorted(r.answer for r in records) == [0, 1, 2]
+    assert {r.seating["A"] for r in records} == {records[0].seating["A"]}
     assert set(records[0].roles) == {"debater_a", "debater_b", "debater_c", "judge"}
     result = oversight_in_process("run", "debate", "--set", "debaters=3", "--limit", "1")
     assert result.returncode == 2 and "needs 3" in result.stderr

@@ -47,9 +47,36 @@ def test_debate_win_rates_by_seat_and_side_and_quote_rates() -> None:
 def test_debate_figures_that_do_not_apply_are_left_out_of_the_json() -> None:
     blind = debate_metrics([_record(verdict=Verdict(choice=1))])
     assert blind.model_dump(mode="json") == {
-        "schema_version": 1, "judged": 1, "invalid_verdicts": 0, "with_probabilities": 0, "ece_10_bins": None,
-        "brier": None, "log_score": None,
+        "schema_version": 1, "judged": 1, "invalid_verdicts": 0, "with_probabilities": 0,
+        "order_averaged_accuracy": 0.0, "order_averaged_items": 1, "ece_10_bins": None, "brier": None,
+        "log_score": None,
     }  # fmt: skip
+
+
+def test_order_averaged_accuracy_evens_out_a_judge_that_favours_a_position() -> None:
+    """Hand-worked: three items, each played in both seat orders with the answers shown swapped.
+
+    - ``x``: the judge always says B (position bias). Shown in order (0, 1) the answer is at A, so B is wrong;
+      shown (1, 0) it is at B, so B is right. Averaged in the task's order: [0.5, 0.5], a tie → 1/2.
+    - ``y``: probabilities 0.8 and 0.6 on the answer → mean 0.7 on it → 1.
+    - ``z``: 0.9 against the answer in one order, 0.7 for it in the other → mean 0.4 on it → 0.
+    Order-averaged accuracy: (1/2 + 1 + 0) / 3 = 0.5. Raw accuracy over the six games would be 3/6 correct picks."""
+    def game(item: str, order: list[int], choice: int, probabilities: list[float] | None = None) -> GameRecord:
+        shown_answer = order.index(0)  # the task's answer is its choice 0
+        return _record(item_id=item, choice_order=order, answer=shown_answer, seating={"A": 0, "B": 1},
+                       verdict=Verdict(choice=choice, probabilities=probabilities))
+
+    records = [
+        game("x", [0, 1], 1), game("x", [1, 0], 1),
+        game("y", [0, 1], 0, [0.8, 0.2]), game("y", [1, 0], 1, [0.4, 0.6]),
+        game("z", [0, 1], 1, [0.1, 0.9]), game("z", [1, 0], 1, [0.3, 0.7]),
+    ]  # fmt: skip
+    metrics = debate_metrics(records)
+    assert metrics.order_averaged_items == 3
+    assert metrics.order_averaged_accuracy == 0.5
+    # another matchup's games of the same item are averaged apart from these
+    other = game("x", [0, 1], 0).model_copy(update={"players": {"judge": "other"}})
+    assert debate_metrics([*records, other]).order_averaged_items == 4
 
 
 def _tokens(prompt: int, completion: int) -> ModelCall:

@@ -53,6 +53,12 @@ class DebateMetrics(ProtocolMetrics):
     invalid_verdicts: int
     #: valid verdicts that came with probabilities (the calibration scores' games)
     with_probabilities: int
+    #: share of items whose judge probabilities, averaged over the item's games in every seat order (the same
+    #: matchup, the defended answers shown in each position once), favour the correct answer; a tie at the top counts
+    #: as a share of one. A judge that favours a seat or a position is even over each item, so it scores chance here
+    order_averaged_accuracy: float | None = None
+    #: items (per matchup of players and judge) behind the order-averaged accuracy
+    order_averaged_items: int = 0
     #: expected calibration error over 10 equal-width bins of the probability given to the chosen answer
     ece_10_bins: float | None
     #: mean of (1 − p)² for the probability p given to the correct answer
@@ -108,6 +114,9 @@ class _DebateCounts:
     quotes: _Tally = field(default_factory=_Tally)
     #: open protocols' picks: [picks, picks of the correct answer]
     picks: _Tally = field(default_factory=_Tally)
+    #: (item, players and judge, sample) → the correct answer's index in the task, the sum of its games'
+    #: probabilities over the task's choices, and how many games were summed
+    items: dict[tuple[str, ...], tuple[int, list[float], list[int]]] = field(default_factory=dict)
 
     def add(self, record: GameRecord) -> None:
         verdict = record.verdict
@@ -116,6 +125,7 @@ class _DebateCounts:
         self.judged += 1
         self.invalid += not verdict.valid
         self._add_probabilities(verdict, record.answer)
+        self._add_to_item(record, verdict)
         for seat, defended in record.seating.items():
             won = verdict.choice == defended
             self.seats.add(seat, won)
@@ -128,6 +138,38 @@ class _DebateCounts:
             self.chosen.append(verdict.probabilities[verdict.choice])
             self.on_correct.append(verdict.probabilities[answer])
             self.hits.append(verdict.choice == answer)
+
+    def _add_to_item(self, record: GameRecord, verdict: Verdict) -> None:
+        """Keep the verdict's probabilities in the task's order of choices, beside the item's other games; a
+        verdict without probabilities counts as all on its choice, an invalid one as even."""
+        n = len(record.choices)
+        if verdict.probabilities and verdict.choice is not None:
+            shown = list(verdict.probabilities)
+        elif verdict.choice is not None:
+            shown = [float(i == verdict.choice) for i in range(n)]
+        else:
+            shown = [1 / n] * n
+        order = record.choice_order or list(range(n))
+        in_task = [0.0] * n
+        for position, p in enumerate(shown):
+            in_task[order[position]] = p
+        who = ",".join(f"{role}={name}" for role, name in sorted((record.players or record.roles).items()))
+        key = (record.task, record.item_id, who, str(record.sample))
+        _, total, games = self.items.setdefault(key, (order[int(record.answer)], [0.0] * n, [0]))
+        for i, p in enumerate(in_task):
+            total[i] += p
+        games[0] += 1
+
+    def order_averaged(self) -> float | None:
+        """The order-averaged accuracy: per item the mean probability vector, scored against the correct answer."""
+        scores = []
+        for answer, total, (games,) in self.items.values():
+            mean = [p / games for p in total]
+            top = max(mean)
+            # exact ties are common (one-hot verdicts that disagree); rounding keeps float noise out of them
+            best = [i for i, p in enumerate(mean) if round(p, 9) == round(top, 9)]
+            scores.append(1 / len(best) if answer in best else 0.0)
+        return sum(scores) / len(scores) if scores else None
 
     def _add_turn(self, turn: Turn) -> None:
         kind = turn.meta.get("kind")
@@ -158,6 +200,8 @@ class _DebateCounts:
             judged=self.judged,
             invalid_verdicts=self.invalid,
             with_probabilities=len(self.chosen),
+            order_averaged_accuracy=self.order_averaged(),
+            order_averaged_items=len(self.items),
             ece_10_bins=expected_calibration_error(self.chosen, self.hits),
             brier=brier_score(self.on_correct),
             log_score=log_score(self.on_correct),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -135,12 +135,40 @@ class DebateFamily(Protocol):
             elif self.rules.speaker == "consultant":
                 # the consultant argues the correct answer in exactly half the games
                 for side in [balanced(index, 2, seed, "consultant")] if one else range(2):
-                    yield GameSetup(**plain, seating={"consultant": defended[side]})
+                    yield self._seated(plain, original, order, defended, side, one, lambda d: {"consultant": d[0]})
             else:
                 n = len(self.seats)
                 for shift in [balanced(index, n, seed, "seating")] if one else range(n):
-                    seating = {seat: defended[(i - shift) % n] for i, seat in enumerate(self.seats)}
-                    yield GameSetup(**plain, seating=seating)
+                    yield self._seated(
+                        plain, original, order, defended, shift, one,
+                        lambda d: {seat: d[i] for i, seat in enumerate(self.seats)},
+                    )
+
+    def _seated(
+        self,
+        plain: dict[str, Any],
+        original: TaskItem,
+        order: list[int],
+        defended: list[int],
+        shift: int,
+        one: bool,
+        seating: Callable[[list[int]], dict[str, int]],
+    ) -> GameSetup:
+        """The game in which the defended answers are rotated by ``shift`` over the seats.
+
+        Played in every seating, each rotation also rotates where the defended answers are shown, so the first
+        seat always defends the answer shown in the same place: across an item's games every answer is shown in
+        every defended position, and a judge that favours a position or a seat is even over the item (the
+        order-averaged accuracy in the metrics reads it so)."""
+        rotated = defended[shift:] + defended[:shift]
+        if one or shift == 0:
+            return GameSetup(**plain, seating=seating(rotated))
+        # the task's indices of the defended answers, moved into the positions the first rotation showed them in
+        shown = list(order)
+        for position, answer in zip(defended, rotated, strict=True):
+            shown[position] = order[answer]
+        item = _reordered(original, shown)
+        return GameSetup(**{**plain, "item": item, "order": tuple(shown)}, seating=seating(defended))
 
     # playing --------------------------------------------------------------------------------------------------
 
