@@ -6,6 +6,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from oversight.models.base import Completion
 from oversight.models.retry import RetryStats
 from oversight.records import GameRecord
 
@@ -41,6 +42,11 @@ class RunProgress:
         self.done = already_done
         self.failed = 0
         self.tokens = 0
+        #: calls answered by a model (not the cache) so far, and those of them made by games already finished
+        self.calls = 0
+        self._finished_calls = 0
+        #: time spent starting models, when no game could move: left out of the rate the estimate runs at
+        self._loading = 0.0
         self.label = label
         self._started = time.monotonic()
         self._start_done = already_done
@@ -50,7 +56,7 @@ class RunProgress:
             # rich's progress bar is slow to import and only drawn on a terminal
             from rich.console import Console
             from rich.progress import (
-                BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+                BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
             )
 
             self._progress = Progress(
@@ -62,7 +68,7 @@ class RunProgress:
                     " · {task.fields[rate]}"
                 ),
                 TimeElapsedColumn(),
-                TimeRemainingColumn(),
+                TextColumn("eta {task.fields[eta]}"),
                 console=Console(file=self.stream),
                 transient=False,
             )
@@ -74,9 +80,54 @@ class RunProgress:
         played = self.done - self._start_done
         return f"{played / elapsed:.2f} games/s" if elapsed > 0 and played else "- games/s"
 
+    def remaining(self) -> float | None:
+        """Seconds left, estimated from model calls rather than games: the calls a game needs (from the finished
+        ones) times the games left, less the calls the games in flight have made, at the rate calls are answered
+        since the models were loaded. None until a game has finished, when there is nothing to go on."""
+        played = self.done - self._start_done
+        working = time.monotonic() - self._started - self._loading
+        if played <= 0 or working <= 0:
+            return None
+        left = self.total - self.done
+        if not self._finished_calls:  # every call so far came from the cache
+            return working / played * left
+        calls_left = max(0.0, self._finished_calls / played * left - (self.calls - self._finished_calls))
+        return calls_left * working / self.calls
+
+    def _eta(self) -> str:
+        seconds = self.remaining()
+        if seconds is None:
+            return "–"
+        minutes, secs = divmod(round(seconds), 60)
+        return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
     def _fields(self) -> dict[str, str]:
         retries = f" · {self.retries.total:,} retries" if self.retries.total else ""
-        return {"failed": str(self.failed), "retries": retries, "tokens": _human(self.tokens), "rate": self._rate()}
+        return {"failed": str(self.failed), "retries": retries, "tokens": _human(self.tokens), "rate": self._rate(),
+                "eta": self._eta()}
+
+    def _say(self, message: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(message, markup=False, highlight=False)
+        else:
+            print(f"oversight: {message}", file=self.stream, flush=True)
+
+    def loading(self, spec: str) -> None:
+        """Show that a model is being started: its own step, before any game can move."""
+        self._say(f"loading {spec} (on first use its weights are assembled first)")
+        if self._progress is not None:
+            self._progress.update(self._task, description=f"loading {spec}")
+
+    def loaded(self, spec: str, seconds: float) -> None:
+        """The model is ready: say how long it took, and leave that time out of the estimate."""
+        self._loading += seconds
+        self._say(f"{spec} ready in {seconds:.1f} s")
+        if self._progress is not None:
+            self._progress.update(self._task, description=self.label, **self._fields())
+
+    def called(self, completion: Completion) -> None:
+        """Count a call a model answered, for the estimate of what is left."""
+        self.calls += 1
 
     def _line(self) -> None:
         step = max(1, self.total // 10)
@@ -87,7 +138,7 @@ class RunProgress:
         retried = f", {self.retries.total:,} retries" if self.retries.total else ""
         print(
             f"{self.label}: {self.done}/{self.total} games, {f['failed']} failed{retried}, {f['tokens']} tokens, "
-            f"{f['rate']}",
+            f"{f['rate']}, eta {f['eta']}",
             file=self.stream,
             flush=True,
         )
@@ -96,7 +147,9 @@ class RunProgress:
         """Count a finished game (failed or not) and its tokens, leaving out calls answered from the cache."""
         self.done += 1
         self.failed += record.status == "failed"
-        self.tokens += sum(call.usage.total_tokens for call in record.calls if not call.cached)
+        fresh = [call for call in record.calls if not call.cached]
+        self.tokens += sum(call.usage.total_tokens for call in fresh)
+        self._finished_calls += len(fresh)
         if self._progress is not None:
             self._progress.update(self._task, completed=self.done, **self._fields())
         else:

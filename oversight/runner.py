@@ -381,6 +381,7 @@ async def execute_plan(
         live = not any(getattr(matchup.judge, "uses_terminal", False) for matchup in run.matchups)
         label = run.matchups[0].protocol.name if len(run.matchups) == 1 else f"{len(run.matchups)} matchups"
         progress = RunProgress(expected, len(done), f"{label} on {run.task.name}", live=live, retries=options.retries)
+        pool.watcher = progress
         writer = TranscriptWriter(folder.transcripts_path)
         planned: set[str] = set()
         status: Outcome = "interrupted"

@@ -91,7 +91,9 @@ def test_cache_identity_names_the_weights_not_the_server(loop: asyncio.AbstractE
     assert fresh.cache_identity() == identity
 
 
-def test_a_minimal_debate_on_the_local_model_completes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_minimal_debate_on_the_local_model_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("OVERSIGHT_CACHE_DIR", str(tmp_path / "cache"))
     config = RunConfig(
         protocol="debate",
@@ -107,6 +109,10 @@ def test_a_minimal_debate_on_the_local_model_completes(tmp_path: Path, monkeypat
     assert result.status == "complete"
     assert len(records) == 2 and all(r.status == "complete" for r in records), [r.error for r in records]
     assert all(len(r.turns) >= 3 and all(t.content.strip() for t in r.turns) for r in records)
+    # loading the model is a step of its own, said once, before the games move
+    err = capsys.readouterr().err
+    assert err.count(f"loading {SPEC}") == 1 and err.count(f"{SPEC} ready in") == 1
+    assert err.index(f"{SPEC} ready in") < err.index("1/2 games")
 
 
 def test_missing_file_is_a_one_line_error(tmp_path: Path) -> None:

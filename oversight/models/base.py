@@ -205,6 +205,8 @@ class ModelBackend(ABC):
     provider: ClassVar[str]
     #: whether responses are worth storing in the response cache (in-process policies are not)
     cacheable: ClassVar[bool] = True
+    #: whether :meth:`start` takes long enough (loading weights, starting a server) to be shown as a step of its own
+    slow_start: ClassVar[bool] = False
     #: spec settings this backend understands besides :data:`RELIABILITY_PARAMS` (anything else is a user error);
     #: None passes all through
     known_params: ClassVar[frozenset[str] | None] = frozenset()

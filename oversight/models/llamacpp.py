@@ -41,6 +41,8 @@ def _cores() -> int:
 class LlamaCppBackend(ModelBackend):
     """A GGUF model served by llama.cpp in this process, spoken to as an OpenAI-compatible endpoint."""
 
+    slow_start: ClassVar[bool] = True
+
     provider: ClassVar[str] = "llamacpp"
     known_params: ClassVar[frozenset[str]] = frozenset({"slots", "ctx", "threads"})
     min_timeout: ClassVar[float] = LOCAL_MIN_TIMEOUT

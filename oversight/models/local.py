@@ -76,6 +76,8 @@ def _out_of_memory(exc: BaseException) -> bool:
 class LocalBackend(ModelBackend):
     """A model run by HuggingFace transformers in this process, with requests from concurrent games batched."""
 
+    slow_start: ClassVar[bool] = True
+
     provider: ClassVar[str] = "local"
     known_params: ClassVar[frozenset[str]] = frozenset({"batch"})
     min_timeout: ClassVar[float] = LOCAL_MIN_TIMEOUT

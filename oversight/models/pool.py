@@ -6,19 +6,40 @@ retries, timeouts, fatal stops, limits and pacing (:mod:`oversight.models.reliab
 
 from __future__ import annotations
 
+import time
+from typing import Protocol
+
 from oversight.models import create_backend
 from oversight.models.base import BackendOptions, ChatMessage, Completion, GenerationSettings
 from oversight.models.cache import ResponseCache, StoredRequest, cache_key
 from oversight.models.reliable import ReliableBackend
 
 
+class PoolWatcher(Protocol):
+    """What a pool tells whoever shows a run's progress."""
+
+    def loading(self, spec: str) -> None:
+        """A slow-starting model is being started (weights assembled and loaded, a server launched)."""
+
+    def loaded(self, spec: str, seconds: float) -> None:
+        """It is ready, after ``seconds``."""
+
+    def called(self, completion: Completion) -> None:
+        """A call was answered by a model (not by the cache)."""
+
+
 class ModelPool:
     """The backends of one run by spec, sharing ``options`` (limits, retry counts), behind the response cache."""
 
-    def __init__(self, options: BackendOptions, cache: ResponseCache | None = None) -> None:
+    def __init__(
+        self, options: BackendOptions, cache: ResponseCache | None = None, watcher: PoolWatcher | None = None
+    ) -> None:
         self.options = options
         self.cache = cache
+        #: told of slow starts and of every call sent to a model (the run's progress display)
+        self.watcher = watcher
         self._backends: dict[str, ReliableBackend] = {}
+        self._announced: set[str] = set()
 
     def backend(self, spec: str) -> ReliableBackend:
         """The backend for ``spec``, made on first use (an unknown provider or a bad setting fails here)."""
@@ -39,14 +60,34 @@ class ModelPool:
         backend = self.backend(spec)
         key = cache_key(backend.cache_identity(), messages, settings, sample)
         if self.cache is None:
-            return key, await backend.complete(messages, settings, sample)
+            return key, await self._send(spec, backend, messages, settings, sample)
         if backend.cacheable and (hit := self.cache.get(key)) is not None:
             return key, hit  # its request was kept when the response was
         self.cache.put_request(key, StoredRequest(messages=messages, settings=settings, sample=sample))
-        completion = await backend.complete(messages, settings, sample)
+        completion = await self._send(spec, backend, messages, settings, sample)
         if backend.cacheable:
             self.cache.put(key, completion)
         return key, completion
+
+    async def _send(
+        self, spec: str, backend: ReliableBackend, messages: list[ChatMessage], settings: GenerationSettings,
+        sample: int,
+    ) -> Completion:
+        """Ask the backend, starting it first as a step of its own when it is slow to start (the first call to a
+        local model loads its weights: minutes on first use, while no game can move)."""
+        if self.watcher is not None and backend.backend.slow_start and not backend.started:
+            first = spec not in self._announced
+            self._announced.add(spec)
+            if first:
+                self.watcher.loading(spec)
+            started = time.monotonic()
+            await backend.start()
+            if first:
+                self.watcher.loaded(spec, time.monotonic() - started)
+        completion = await backend.complete(messages, settings, sample)
+        if self.watcher is not None:
+            self.watcher.called(completion)
+        return completion
 
     async def aclose(self) -> None:
         """Close every backend and the cache."""

@@ -104,6 +104,15 @@ class ReliableBackend:
     def _where(self, lane: _Lane | None) -> str:
         return self.spec.raw if lane is None or lane.url is None else f"{self.spec.raw} at {lane.url}"
 
+    @property
+    def started(self) -> bool:
+        """Whether the backend is ready to send (started, and not closed since)."""
+        return self._lanes is not None
+
+    async def start(self) -> None:
+        """Get the backend ready to send; a call starts it too, this lets a caller show the step on its own."""
+        await self._start()
+
     async def _start(self) -> list[_Lane]:
         async with self._start_lock:
             if self._lanes is None:
