@@ -160,3 +160,17 @@ def test_protocol_listing_names_every_variant(workdir: Path) -> None:
         assert protocol in listing.stdout
 
 
+
+
+def test_a_turn_cut_at_its_limit_is_marked_and_a_quote_it_stopped_inside_is_shown_as_cut(workdir: Path) -> None:
+    records = run("debate", workdir / "cut", limit=4, model="scripted/debater", judge="scripted/judge",
+                  options={"rounds": 1, "char_limit": 70}).folder.records()
+    arguments = [t for r in records for t in r.turns if t.meta.get("kind") == "argument"]
+    cut = [t for t in arguments if t.meta.get("cut")]
+    assert cut, [t.content for t in arguments]
+    for turn in cut:
+        assert turn.content.endswith(" [cut]")
+        # a quote left open by the cut is not a quote any more: no check, no verified mark
+        assert turn.content.count("<quote>") == turn.content.count("</quote>")
+        assert len(turn.meta["quotes"]) == turn.content.count("</quote>")
+    assert any("…” [cut]" in t.content for t in cut), [t.content for t in cut]

@@ -19,8 +19,9 @@ shown by seat (A, B, …), so swapping seats is a change of view, not another co
 from __future__ import annotations
 
 import asyncio
+import re
 import string
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -32,6 +33,7 @@ from oversight.errors import UserError
 from oversight.judges import JudgeTurn, JudgeView
 from oversight.judges.llm import VERDICT_SETTINGS
 from oversight.models.base import GenerationSettings, Usage
+from oversight.plots import PlotSpec
 from oversight.protocol import GameContext, GameOutcome, GameSetup, PlayStyle, Protocol, ProtocolOptions, RejudgeView
 from oversight.quotes import QuoteSettings, mark_quotes, numbered_passage
 from oversight.records import GameRecord, Turn
@@ -251,6 +253,8 @@ class DebateFamily(Protocol):
         else:
             completion = await ctx.generate(role, variables, template=self.rules.speaker, settings=settings)
             content, usage = completion.text.strip(), completion.usage
+            if completion.finish_reason == "length":
+                meta["cut"] = True
         if style.critique_refine:
             content, extra = await self._critique_refine(ctx, role, style, variables, content, meta)
             usage = usage + extra
@@ -262,7 +266,10 @@ class DebateFamily(Protocol):
     ) -> Turn:
         limit = self.options.char_limit
         if limit is not None and len(content) > limit:
-            content = content[:limit] + " [cut]"
+            content = content[:limit]
+            meta = {**meta, "cut": True}
+        if meta.get("cut"):
+            content = _cut(content)
         # the quote budget is per speaker and game: what this speaker's earlier turns revealed is spent
         spent = sum(
             len(q["shown"]) for t in seen if t.role == self.seat_role(seat) and t.meta.get("kind") == "argument"
@@ -386,6 +393,13 @@ class DebateFamily(Protocol):
         return debate_metrics(records)
 
     @classmethod
+    def plots(cls, metrics: Mapping[str, Any]) -> list[PlotSpec]:
+        """Win rate by seat and by truth side (see :mod:`.plots`)."""
+        from oversight.protocols.debate.plots import debate_plots  # scipy's intervals only when a report is drawn
+
+        return debate_plots(metrics)
+
+    @classmethod
     def seat_role(cls, seat: str) -> str:
         """``consultant`` for the consultant's seat, ``debater_<seat>`` for a debater's."""
         return "consultant" if seat == "consultant" else f"debater_{seat.lower()}"
@@ -409,6 +423,19 @@ def _shown_order(item: TaskItem, index: int, seed: int) -> list[int]:
     others = [i for i in range(n) if i != item.answer]
     shuffled = [others[i] for i in permutation(len(others), seed, "distractor order", item.id)]
     return [*shuffled[:position], int(item.answer), *shuffled[position:]]
+
+
+_PARTIAL_TAG = re.compile(r"<(/?q?u?o?t?e?)?$")
+
+
+def _cut(content: str) -> str:
+    """A turn that stopped at a length limit, marked as cut; a quote it stopped inside is shown as cut, in plain
+    quotation marks, so it is never checked (or passed) as a whole quote."""
+    content = _PARTIAL_TAG.sub("", content.rstrip())
+    opened, closed = content.rfind("<quote>"), content.rfind("</quote>")
+    if opened > closed:
+        content = f"{content[:opened]}“{content[opened + len('<quote>'):].rstrip()}…”"
+    return f"{content} [cut]"
 
 
 def _reordered(item: TaskItem, order: list[int]) -> TaskItem:
