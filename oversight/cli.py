@@ -366,6 +366,38 @@ def audit(task: str, as_json: bool, seed: int, limit: int | None) -> None:
         sys.exit(EXIT_AUDIT_FAILED)
 
 
+@cli.command()
+@click.argument("runs", metavar="RUN[:PROTOCOL] [RUN[:PROTOCOL]]", nargs=-1, required=True)
+@click.option("--by", type=click.Choice(["protocol", "judge", "player"]), default="protocol", show_default=True,
+              help="With one RUN: compare its protocols, or its judges or players within each protocol.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the bootstrap's resamples.")
+@click.option("--resamples", type=click.IntRange(min=100, max=1_000_000), default=10_000, show_default=True,
+              help="Bootstrap resamples for the 95% interval of the difference.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the tables.")
+def compare(runs: tuple[str, ...], by: str, seed: int, resamples: int, as_json: bool) -> None:
+    """Compare judge accuracy between two runs, or between groups of one run, on paired games or items.
+
+    With two RUNs, A is the first and B the second: compared directly when each holds one protocol (or is narrowed
+    to one as RUN:PROTOCOL), else protocol by protocol. With one RUN, every two of its protocols (or, with --by,
+    its judges or players within each protocol) are compared. Each comparison gives both accuracies, A − B with a
+    95% paired bootstrap interval, the discordant pairs with McNemar's exact test, and the items only one side
+    played.
+
+    \b
+    Exit codes:
+      0  compared
+      2  bad input: not a run folder, a protocol the run does not hold, one
+         run with nothing in it to compare, more than two runs
+    """
+    from oversight.compare import compare_runs, print_report
+
+    report = compare_runs(runs, by=by, seed=seed, resamples=resamples)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        print_report(report)
+
+
 def _play(
     run_plan: RunPlan,
     execution: Execution,
