@@ -115,6 +115,8 @@ class Matchup:
     role_prompts: dict[str, PromptLibrary] = field(default_factory=dict)
     #: role → how that player produces turns (best-of-N, critique–refine)
     styles: dict[str, PlayStyle] = field(default_factory=dict)
+    #: play only the run's first N items (a tournament's costly protocols on fewer items than its baselines)
+    limit: int | None = None
 
     @property
     def key(self) -> str:
@@ -169,6 +171,8 @@ class RunResult:
     status: RunStatus
     summary: RunSummary
     manifest: RunManifest
+    #: games this command played (none when the folder already held every game)
+    played: int
 
     def outcome(self) -> str:
         """The command's last line: how the run ended and what rerunning the same command does."""
@@ -335,7 +339,8 @@ class GamePlayer:
 
 def _matchup_setups(matchup: Matchup, run: RunPlan, phase: int, earlier: list[GameRecord]) -> list[GameSetup]:
     mine = [r for r in earlier if r.players == matchup.players and r.protocol == matchup.protocol.name]
-    setups = matchup.protocol.setups(run.task.name, run.items, phase, mine, seed=run.seed)
+    items = run.items[: matchup.limit] if matchup.limit else run.items
+    setups = matchup.protocol.setups(run.task.name, items, phase, mine, seed=run.seed)
     # a protocol may name setups itself (re-judging keeps each stored game apart); the matchup's key comes first
     return [dataclasses.replace(s, matchup="|".join(k for k in (matchup.key, s.matchup) if k)) for s in setups]
 
@@ -432,7 +437,9 @@ async def execute_plan(
         await pool.aclose()
         if lock is not None:
             lock.release()
-    return RunResult(folder=folder, status=run_status(status, summary), summary=summary, manifest=manifest)
+    return RunResult(
+        folder=folder, status=run_status(status, summary), summary=summary, manifest=manifest, played=progress.played
+    )
 
 
 def _summarise(

@@ -87,6 +87,8 @@ class TournamentConfig(BaseModel):
     protocols: list[str] = Field(default_factory=lambda: ["debate", "consultancy", "blind", "expert"], min_length=1)
     #: protocol settings, as ``--set`` gives them to ``oversight run``
     settings: dict[str, Any] = Field(default_factory=dict)
+    #: protocol → play it on only the first N items: cheap baselines on many items, costly protocols on fewer
+    limits: dict[str, int] = Field(default_factory=dict)
     players: list[PlayerConfig] = Field(min_length=1)
     judges: list[JudgeConfig] = Field(min_length=1)
     #: also let a player meet itself (always, when there is only one player)
@@ -98,6 +100,11 @@ class TournamentConfig(BaseModel):
         for kind, names in (("player", [p.name for p in self.players]), ("judge", [j.name for j in self.judges])):
             if duplicate := next((n for n in names if names.count(n) > 1), None):
                 raise ValueError(f"two {kind}s are named {duplicate!r}")
+        for name, n in self.limits.items():
+            if name not in self.protocols:
+                raise ValueError(f"limits names {name!r}, which is not among the protocols")
+            if n < 1:
+                raise ValueError(f"limits.{name} must be at least 1")
         return self
 
 
@@ -194,6 +201,7 @@ def plan_tournament(config: TournamentConfig, limit: int | None = None) -> RunPl
                     players=players,
                     role_prompts={role: library(p.prompts) for role, p in assignment.items() if p.prompts},
                     styles={role: p.style() for role, p in assignment.items()},
+                    limit=config.limits.get(name),
                 )
                 matchup.validate()
                 matchups.append(matchup)

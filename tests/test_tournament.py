@@ -201,3 +201,16 @@ def test_tournament_summary_rates_players_and_judges(workdir: Path) -> None:
     assert ranked == ["quoter", "inventor"]  # the inventor's quotes are never verified
     assert {row["protocol"] for row in ratings["judges"]} == {"debate", "consultancy", "blind", "expert"}
     assert "player ratings" in result.stdout and "judge accuracy vs debater rating" in result.stdout
+
+
+def test_per_protocol_limits_play_costly_protocols_on_fewer_items(workdir: Path) -> None:
+    (workdir / "limits.toml").write_text(SCRIPTED_CONFIG.replace("[settings]", "[limits]\ndebate = 1\n\n[settings]"))
+    assert oversight_in_process("tournament", "limits.toml", "--out", "lim").returncode == 0
+    records = read_lines(workdir / "lim" / "transcripts.jsonl")
+    items = {p: {r["item_id"] for r in records if r["protocol"] == p} for p in ("debate", "blind", "consultancy")}
+    assert len(items["debate"]) == 1 and len(items["blind"]) == 4 and len(items["consultancy"]) == 4
+    assert items["debate"] <= items["blind"]  # the first items of the same list
+
+    (workdir / "bad.toml").write_text(SCRIPTED_CONFIG.replace("[settings]", "[limits]\nida = 1\n\n[settings]"))
+    bad = oversight_in_process("tournament", "bad.toml", "--out", "bad")
+    assert bad.returncode == 2 and "limits names 'ida'" in bad.stderr and "\n" not in bad.stderr.strip()
