@@ -247,17 +247,24 @@ def judge_command(
               help="With GAME_ID: also print the messages each model call sent, from the response cache.")
 @click.option("--games", type=GameCount(), default=SHOWN_GAMES, show_default=True,
               help="Without GAME_ID: list the first N games of the run ('all' for every game).")
-def show(run_dir: Path, game_id: str | None, with_prompts: bool, games: int | None) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Without GAME_ID: print the run's summary.json (every figure under its key) instead of the tables.")
+def show(run_dir: Path, game_id: str | None, with_prompts: bool, games: int | None, as_json: bool) -> None:
     """Read a run's summary and games in the terminal; with GAME_ID (an id prefix is enough), one game's transcript."""
     from oversight.runfolder import RunFolder
-    from oversight.show import find_game, print_game, print_prompts, print_run
+    from oversight.show import find_game, print_game, print_prompts, print_run, print_summary_json
 
     folder = RunFolder.open_existing(run_dir)
     if game_id is None:
         if with_prompts:
             raise UserError("show --prompts: give the GAME_ID whose calls to print")
-        print_run(folder, games)
+        if as_json:
+            print_summary_json(folder)
+        else:
+            print_run(folder, games)
         return
+    if as_json:
+        raise UserError("show --json: prints the run's summary; leave out the GAME_ID")
     record = find_game(folder, game_id)
     print_game(record)
     if with_prompts:

@@ -75,16 +75,21 @@ class RunProgress:
             self._task = self._progress.add_task(label, total=total, completed=already_done, **self._fields())
             self._progress.start()
 
+    @property
+    def played(self) -> int:
+        """Games finished since this run started (not those the folder already held)."""
+        return self.done - self._start_done
+
     def _rate(self) -> str:
         elapsed = time.monotonic() - self._started
-        played = self.done - self._start_done
+        played = self.played
         return f"{played / elapsed:.2f} games/s" if elapsed > 0 and played else "- games/s"
 
     def remaining(self) -> float | None:
         """Seconds left, estimated from model calls rather than games: the calls a game needs (from the finished
         ones) times the games left, less the calls the games in flight have made, at the rate calls are answered
         since the models were loaded. None until a game has finished, when there is nothing to go on."""
-        played = self.done - self._start_done
+        played = self.played
         working = time.monotonic() - self._started - self._loading
         if played <= 0 or working <= 0:
             return None

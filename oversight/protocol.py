@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -21,13 +21,14 @@ from oversight.metrics import ProtocolMetrics
 from oversight.models.base import Completion, GenerationSettings
 from oversight.models.pool import ModelPool
 from oversight.prompts import PromptLibrary
-from oversight.records import GameRecord, ModelCall, Turn, Verdict
+from oversight.records import GameRecord, Interval, ModelCall, ProtocolSummary, Turn, Verdict
 from oversight.registry import Registry
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from oversight.judges import Judge, JudgeView
+    from oversight.plots import PlotSpec
     from oversight.views import ReportView
 from oversight.tasks.items import TaskItem
 
@@ -229,6 +230,13 @@ class Protocol(ABC):
     #: searched after the user's ``--prompts`` folder and before the built-in templates
     prompts_folder: ClassVar[Path | None] = None
     description: ClassVar[str] = ""
+    #: where the protocol's tables come in ``show`` and ``report``: lower first, ties by name; a protocol that sets
+    #: none comes after those that do
+    display_order: ClassVar[int] = 1000
+    #: what the headline figure of the protocol's summary measures ("judge accuracy", …), as readers title it
+    headline: ClassVar[str] = "accuracy"
+    #: the model of the figures :meth:`metrics` returns; readers name each figure by its field's title
+    metrics_model: ClassVar[type[ProtocolMetrics] | None] = None
 
     def __init__(self, options: ProtocolOptions) -> None:
         self.options = options
@@ -272,10 +280,32 @@ class Protocol(ABC):
         return None
 
     @classmethod
+    def plots(cls, metrics: Mapping[str, Any]) -> list[PlotSpec]:
+        """Plots of this protocol's figures, given as the JSON its :meth:`metrics` left in ``summary.json``; none by
+        default. ``oversight report`` draws them on the page and into ``RUN/plots/``. Plain data: the engine draws
+        them and the page never reads their text as markup. A summary in an older shape of the figures gets no
+        plots rather than an error."""
+        return []
+
+    @classmethod
     def seat_role(cls, seat: str) -> str | None:
         """The role that plays ``seat`` (a key of ``GameRecord.seating``), whose player ratings credit with the
         seat's wins and losses; None: the role is read from the seat's turns."""
         return None
+
+    @classmethod
+    def seat_name(cls, seat: str) -> str:
+        """How readers name ``seat`` (a key of ``GameRecord.seating``); never a bare letter, which would read as
+        the answer lettered the same. The stored key stays as it is."""
+        return f"seat {seat}"
+
+    @classmethod
+    def headline_figure(
+        cls, summary: ProtocolSummary, metrics: Mapping[str, Any]
+    ) -> tuple[float | None, Interval | None]:
+        """The share the :attr:`headline` reports, with its 95% interval, from the protocol's row of the summary
+        (one per variant) and the JSON of its figures; by default the share of scored games that were correct."""
+        return summary.accuracy, summary.accuracy_ci95
 
     def rejudge_view(self, record: GameRecord, item: TaskItem) -> RejudgeView | None:
         """What a new judge is shown of a stored complete game (``oversight judge``), ``item`` being the record's

@@ -24,7 +24,6 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from html import escape
 
 import numpy as np
 from pydantic import BaseModel
@@ -350,71 +349,3 @@ def ratings(games: Sequence[GameResult], *, bootstrap: int = 300, seed: int = 0,
         seed=seed,
         prior_draws=prior_draws,
     )
-
-
-# the plot -----------------------------------------------------------------------------------------------------
-
-_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
-
-
-def accuracy_vs_rating_svg(rows: Sequence[AccuracyByRating], width: int = 640, height: int = 360) -> str:
-    """Judge accuracy (95% interval bars) against mean debater rating, one colour per protocol and judge;
-    self-play points filled, cross-play hollow. Self-contained SVG, every label escaped."""
-    left, right, top, bottom = 56, 16, 16, 48
-    series = sorted({(r.protocol, r.judge) for r in rows})
-    legend_height = 16 * len(series)
-    xs = [r.mean_rating for r in rows] or [ELO_CENTRE]
-    lo, hi = min(xs), max(xs)
-    pad = max((hi - lo) * 0.08, 25.0)
-    lo, hi = lo - pad, hi + pad
-    plot_w, plot_h = width - left - right, height - top - bottom
-
-    def x(value: float) -> float:
-        return left + (value - lo) / (hi - lo) * plot_w
-
-    def y(value: float) -> float:
-        return top + (1 - value) * plot_h
-
-    full = height + legend_height
-    svg = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" viewBox="0 0 {width} {full}" width="{width}" '
-        f'height="{full}" role="img" aria-label="judge accuracy vs debater rating">'
-    )
-    parts = [svg, f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>']
-    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
-        parts.append(
-            f'<line x1="{left}" x2="{left + plot_w}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#eee"/>'
-            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" font-size="11">{tick:.0%}</text>'
-        )
-    for tick in np.linspace(lo, hi, 5):
-        parts.append(
-            f'<text x="{x(tick):.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11">{tick:.0f}</text>'
-        )
-    parts.append(
-        f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 34}" text-anchor="middle" font-size="12">'
-        "mean debater rating</text>"
-        f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" font-size="12">'
-        "judge accuracy</text>"
-    )
-    for row in rows:
-        colour = _PALETTE[series.index((row.protocol, row.judge)) % len(_PALETTE)]
-        cx, cy = x(row.mean_rating), y(row.accuracy)
-        label = escape(
-            f"{' vs '.join(row.debaters)} · {row.protocol} · {row.judge}: {row.accuracy:.0%} of {row.games} "
-            f"[{row.accuracy_ci95.low:.0%}, {row.accuracy_ci95.high:.0%}]"
-        )
-        parts.append(
-            f"<g><title>{label}</title>"
-            f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y(row.accuracy_ci95.low):.1f}" '
-            f'y2="{y(row.accuracy_ci95.high):.1f}" stroke="{colour}"/>'
-            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" stroke="{colour}" stroke-width="2" '
-            f'fill="{colour if row.self_play else "white"}"/></g>'
-        )
-    for i, (protocol, judge) in enumerate(series):
-        ly = height + 16 * i
-        parts.append(
-            f'<circle cx="{left + 6}" cy="{ly - 4}" r="5" fill="{_PALETTE[i % len(_PALETTE)]}"/>'
-            f'<text x="{left + 16}" y="{ly}" font-size="12">{escape(protocol)} · judge {escape(judge)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)

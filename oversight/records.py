@@ -172,16 +172,16 @@ class ProtocolSummary(BaseModel):
     complete: int = 0
     failed: int = 0
     #: complete games that were scored; accuracy is ``correct / judged``
-    judged: int = 0
+    judged: int = Field(default=0, title="scored")
     correct: int = 0
     #: judged games whose verdict named a wrong answer
     wrong: int = 0
     #: judged games without a usable answer (counted in ``judged``, never as correct)
     invalid_verdicts: int = 0
     #: valid verdicts whose probabilities favoured another answer than the one written
-    belief_disagrees: int = 0
+    belief_disagrees: int = Field(default=0, title="belief≠answer")
     #: verdicts drawn among tied answers
-    ties_broken: int = 0
+    ties_broken: int = Field(default=0, title="ties broken")
     accuracy: float | None = None
     accuracy_ci95: Interval | None = None
 

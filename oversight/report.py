@@ -23,14 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
 
 from oversight.defaults import REPORT_GAMES
+from oversight import plots
 from oversight.errors import UserError
-from oversight.metrics import metric_sections
+from oversight.display import (
+    headlines, in_display_order, metric_sections, probability_label, seat_name, stated_beside_logprobs,
+)
 from oversight.protocol import PROTOCOLS
-from oversight.ratings import GameResult, accuracy_vs_rating_svg, game_result, player_of, ratings
-from oversight.records import GameRecord, Turn
+from oversight.ratings import GameResult, game_result, player_of, ratings
+from oversight.records import GameRecord, RunSummary, Turn
 from oversight.runfolder import RunFolder
 from oversight.scoring import SummaryTally
 from oversight.transcript_index import LogIndex
@@ -91,6 +93,19 @@ def _protocol_view(record: GameRecord) -> ReportView | None:
     return view
 
 
+def _protocol_plots(summary: RunSummary) -> list[tuple[str, plots.PlotSpec]]:
+    """(protocol, plot) for each plot the summary's protocols draw of their figures; a protocol that is no longer
+    installed draws none."""
+    specs = []
+    for name, figures in summary.metrics.items():
+        try:
+            protocol = PROTOCOLS.get(name)
+        except UserError:
+            continue
+        specs += [(name, spec) for spec in protocol.plots(figures)]
+    return specs
+
+
 def _correctness(record: GameRecord) -> str:
     if record.status == "failed":
         return "failed"
@@ -112,7 +127,10 @@ def _game(record: GameRecord, player_index: dict[str, int]) -> dict[str, Any]:
         turns.append(
             {
                 "turn": turn,
-                "speaker": turn.meta.get("speaker") or turn.role,
+                # a seat by its protocol's name for it: the stored speaker ("Debater A") reads like an answer
+                "speaker": (
+                    seat_name(record.protocol, turn.seat) if turn.seat else turn.meta.get("speaker") or turn.role
+                ),
                 "player": player_of(record, turn.role),
                 "side": turn.meta.get("side"),
                 "kind": turn.meta.get("kind"),
@@ -134,8 +152,11 @@ def _game(record: GameRecord, player_index: dict[str, int]) -> dict[str, Any]:
             for i, (label, text) in enumerate(zip(labels, record.choices, strict=True))
         ],
         "turns": turns,
+        "seat_names": {seat: seat_name(record.protocol, seat) for seat in record.seating},
         "verdict_label": _label(labels, verdict.choice) if verdict else None,
         "probabilities": list(zip(labels, verdict.probabilities or [], strict=False)) if verdict else [],
+        "probability_label": probability_label(verdict.source) if verdict else "",
+        "stated": stated_beside_logprobs(verdict) if verdict else None,
         # the judge's reply is a turn in the debate family; elsewhere the verdict block shows it
         "show_raw": bool(verdict and verdict.raw) and not any(t.meta.get("kind") == "verdict" for t in record.turns),
         "view": view,
@@ -187,24 +208,32 @@ def _sample(index: LogIndex, games: int | None) -> dict[str, list[int]]:
     return chosen
 
 
-def render_report(folder: RunFolder, games: int | None = REPORT_GAMES) -> Iterator[str]:
-    """The page, piece by piece: tables over every game of the run, transcripts of ``games`` of them (all: None).
+def render_report(folder: RunFolder, games: int | None = REPORT_GAMES, plots_dir: Path | None = None) -> Iterator[str]:
+    """The page, piece by piece: tables and plots over every game of the run, transcripts of ``games`` of them
+    (all: None); with ``plots_dir``, each plot is also written there as SVG and PNG.
 
-    The log is read in one pass for the ratings (and the summary, when the run wrote none), keeping compact
-    results only; the transcripts are then read one at a time through the log's index."""
+    The log is read in one pass for the ratings and the calibration plot (and the summary, when the run wrote
+    none), keeping compact results only; the transcripts are then read one at a time through the log's index."""
     manifest = folder.read_manifest()
     summary = folder.read_summary()
     tally = SummaryTally()
+    reliability = plots.ReliabilityTally()
     results: list[GameResult] = []
     players: set[str] = set()
     for record in folder.iter_records():
         results.append(game_result(record))
+        reliability.add(record)
         players.update(player_of(record, role) for role in record.roles)
         if summary is None:
             tally.add(record)
     if summary is None:
         summary = tally.summary(manifest.run_id)
     rated = ratings(results)
+    rating_plot = plots.accuracy_vs_rating(rated.accuracy_vs_rating)
+    drawn = [plots.accuracy_by_protocol(summary), plots.reliability_diagram(reliability)]
+    run_plots = [p for p in drawn if p is not None] + plots.protocol_plots(_protocol_plots(summary))
+    if plots_dir is not None:
+        plots.write_plots([*run_plots, *([rating_plot] if rating_plot else [])], plots_dir)
     names = sorted(players)
     player_index = {name: i for i, name in enumerate(names)}
     index = folder.index()
@@ -215,14 +244,16 @@ def render_report(folder: RunFolder, games: int | None = REPORT_GAMES) -> Iterat
         manifest=manifest,
         command=shlex.join(manifest.command),
         summary=summary,
+        headlines=headlines(summary),
         metric_sections=metric_sections(summary),
         ratings=rated if rated.players else None,
         judges=rated.judges,
-        plot=Markup(accuracy_vs_rating_svg(rated.accuracy_vs_rating)) if rated.accuracy_vs_rating else None,
+        plot=rating_plot,
+        plots=run_plots,
         games=(_game(r, player_index) for r in folder.records_at(offsets)),
         shown=len(offsets),
         total=len(index.offsets),
-        protocols=sorted((name, len(chosen)) for name, chosen in sample.items() if chosen),
+        protocols=[(name, len(sample[name])) for name in in_display_order(sample) if sample[name]],
         players=names,
     )
 
@@ -235,7 +266,7 @@ def write_report(run_dir: Path, out: Path | None = None, games: int | None = REP
     partial = target.with_name(f".{target.name}.partial")
     try:
         with open(partial, "w", encoding="utf-8") as handle:
-            handle.writelines(render_report(folder, games))
+            handle.writelines(render_report(folder, games, folder.path / "plots"))
         os.replace(partial, target)
     except OSError as exc:
         raise UserError(f"{target}: cannot write the report ({exc.strerror})") from None

@@ -88,14 +88,22 @@ def _from_logprobs(tokens: list[TokenLogprob], labels: list[str], written: str) 
     return None
 
 
-def _stated(text: str, chosen: int, n: int) -> list[float] | None:
+def stated_confidence(text: str) -> float | None:
+    """The confidence a reply states (``Confidence: 70%`` or ``Confidence: 0.7``) as a share in [0, 1]; None when it
+    states none."""
     match = _CONFIDENCE.search(text)
     if not match:
         return None
     value = float(match.group(1))
     if match.group(2) or value > 1:
         value /= 100
-    value = min(max(value, 0.0), 1.0)
+    return min(max(value, 0.0), 1.0)
+
+
+def _stated(text: str, chosen: int, n: int) -> list[float] | None:
+    value = stated_confidence(text)
+    if value is None:
+        return None
     rest = (1.0 - value) / (n - 1)
     return [value if i == chosen else rest for i in range(n)]
 

@@ -150,7 +150,10 @@ def test_debate_metrics_are_in_the_summary(workdir: Path) -> None:
     assert sides["correct"]["win_rate"] == pytest.approx(summary.accuracy)
     assert sides["correct"]["verified_rate"] == 1.0
     shown = oversight_in_process("show", str(workdir / "m"))
-    assert "win rate by seat" in shown.stdout and "ece_10_bins" in shown.stdout
+    assert "debate · win rate by seat" in shown.stdout and "calibration error (ECE, 10 bins)" in shown.stdout
+    assert "ece_10_bins" not in shown.stdout
+    as_json = oversight_in_process("show", str(workdir / "m"), "--json")
+    assert json.loads(as_json.stdout)["metrics"]["debate"]["ece_10_bins"] == metrics["ece_10_bins"]
 
 
 def test_protocol_listing_names_every_variant(workdir: Path) -> None:

@@ -129,7 +129,7 @@ def test_show_lists_games_and_renders_one(workdir: Path) -> None:
     game = oversight_in_process("show", "run", record["game_id"][:8])
     assert game.returncode == 0, game.stderr
     assert record["question"] in game.stdout
-    assert "seat A" in game.stdout and "seat B" in game.stdout and "verdict:" in game.stdout
+    assert "Debater 1" in game.stdout and "Debater 2" in game.stdout and "verdict:" in game.stdout
 
 
 def test_protocol_settings_reach_the_game(workdir: Path) -> None:

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 #: libraries that take from a tenth of a second to several seconds to import
-HEAVY = ("scipy", "torch", "transformers", "xllamacpp", "sklearn")
+HEAVY = ("scipy", "torch", "transformers", "xllamacpp", "sklearn", "matplotlib")
 #: rich's parts for live progress and tables, needed only once something is drawn
 RICH_DRAWING = ("rich.progress", "rich.table", "rich.tree", "rich.syntax", "rich.markdown")
 

@@ -165,7 +165,7 @@ def test_the_index_follows_a_log_that_grows_or_is_rewritten(tmp_path: Path, env:
 
 
 def _game_rows(text: str) -> list[str]:
-    return re.findall(r"^│ ([0-9a-f]{16}) ", text, flags=re.MULTILINE)
+    return re.findall(r"^(?:│ )?([0-9a-f]{16}) ", text, flags=re.MULTILINE)
 
 
 def test_show_lists_the_first_200_games_and_says_how_many_it_left_out(debate: Path, env: dict[str, str]) -> None:

@@ -161,7 +161,7 @@ def test_a_plugin_protocol_is_listed_played_shown_and_reported(
     reported = oversight("report", "run", "--games", "all", env=with_plugin, cwd=tmp_path)
     assert reported.returncode == 0, reported.stderr
     page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
-    assert "<h3>toy metrics</h3>" in page and "<h4>guesses</h4>" in page and "<td>right</td><td>2</td>" in page
+    assert "<h3>toy metrics</h3>" in page and "<h4>toy · guesses</h4>" in page and "<td>right</td><td>2</td>" in page
     assert "toy report view" in page and "toy node for fire" in page and "toy cell fire" in page
     # the view shows the guess, so the game details keep only the rest of the record's meta
     assert "toy-meta-note" in page and '"guess": "blue"' not in html.unescape(page)
@@ -204,6 +204,8 @@ def test_stored_metrics_are_laid_out_as_scalars_row_tables_and_json() -> None:
     section = metric_section("gone", summary.metrics["gone"])
     assert section.scalars == [("games", 2), ("rate", 0.5)]
     [table] = section.tables
-    assert (table.title, table.columns, table.rows) == ("by seat", ["seat", "wins", "ties"], [["A", 1, None], ["B", None, 0]])
+    assert (table.title, table.columns, table.rows) == (
+        "gone · by seat", ["seat", "wins", "ties"], [["A", 1, None], ["B", None, 0]]
+    )
     assert section.other == {"histogram": {"1": 2}}
 

@@ -57,6 +57,8 @@ class HumanJudge:
         return []
 
     def _show(self, view: JudgeView) -> None:
+        from oversight.display import seat_name  # the protocol registry, only once a person judges
+
         console = self._console
         console.rule(Text(f"{view.protocol} · judge this game"))
         console.print(Text(view.question, style="bold"))
@@ -65,7 +67,11 @@ class HumanJudge:
         if view.passage is not None:
             console.print(Panel(Text(view.passage), title="passage"))
         for turn in view.turns:
-            title = turn.speaker + (f" · round {turn.round}" if turn.round else "")
+            # a seat by its protocol's name for it: "Debater A" would read as the answer lettered A
+            title = seat_name(view.protocol, turn.seat) if turn.seat else turn.speaker
+            title += f" · round {turn.round}" if turn.round else ""
+            if turn.defends is not None and 0 <= turn.defends < len(view.labels):
+                title += f" · defends {view.labels[turn.defends]}"
             body = highlight_quotes(Text(turn.content))
             console.print(Panel(body, title=Text(title), title_align="left", border_style=SEAT_STYLES.get(turn.seat or "", "white")))
         if not view.turns:

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from oversight.calibration import brier_score, expected_calibration_error, log_score
-from oversight.metrics import ProtocolMetrics
+from oversight.metrics import ProtocolMetrics, seat_field
 from oversight.records import GameRecord, Turn, Verdict
 from oversight.scoring import rate
 
@@ -21,8 +21,8 @@ SIDES = ("correct", "incorrect")
 class SeatRow(BaseModel):
     """How the speaker in one seat fared."""
 
-    #: the seat ("A", "B", …, or "consultant")
-    seat: str
+    #: the seat ("A", "B", …, or "consultant"); shown by the protocol's name for it ("Debater 1")
+    seat: str = seat_field("speaker")
     #: judged games with a speaker in that seat
     games: int
     #: share of those games whose verdict chose the seat's answer
@@ -33,7 +33,7 @@ class SideRow(BaseModel):
     """How the speakers defending the correct (or an incorrect) answer fared, and how their quotes held up."""
 
     #: "correct" or "incorrect": whether the speakers on this side defended the answer
-    side: str
+    side: str = Field(title="truth side")
     #: speaker seats on this side in judged games
     games: int
     #: share of those seats whose answer the verdict chose
@@ -41,36 +41,36 @@ class SideRow(BaseModel):
     #: quotes the side's arguments made
     quotes: int
     #: share of those quotes found in the passage
-    verified_rate: float | None
+    verified_rate: float | None = Field(title="quotes verified")
 
 
 class DebateMetrics(ProtocolMetrics):
     """The debate family's figures in ``summary.json``."""
 
     #: complete games with a verdict on a multiple-choice item
-    judged: int
+    judged: int = Field(title="judged games")
     #: judged games whose verdict named no readable answer
     invalid_verdicts: int
     #: valid verdicts that came with probabilities (the calibration scores' games)
-    with_probabilities: int
+    with_probabilities: int = Field(title="verdicts with probabilities")
     #: share of items whose judge probabilities, averaged over the item's games in every seat order (the same
     #: matchup, the defended answers shown in each position once), favour the correct answer; a tie at the top counts
     #: as a share of one. A judge that favours a seat or a position is even over each item, so it scores chance here
-    order_averaged_accuracy: float | None = None
+    order_averaged_accuracy: float | None = Field(default=None, title="accuracy averaged over seat orders")
     #: items (per matchup of players and judge) behind the order-averaged accuracy
-    order_averaged_items: int = 0
+    order_averaged_items: int = Field(default=0, title="items in that average")
     #: expected calibration error over 10 equal-width bins of the probability given to the chosen answer
-    ece_10_bins: float | None
+    ece_10_bins: float | None = Field(title="calibration error (ECE, 10 bins)")
     #: mean of (1 − p)² for the probability p given to the correct answer
-    brier: float | None
+    brier: float | None = Field(title="Brier score (0 best)")
     #: mean ln p for the probability p given to the correct answer
-    log_score: float | None
+    log_score: float | None = Field(title="log score (mean ln p, 0 best)")
     #: a row per seat, in seat order (left out when no game had seats)
     win_rate_by_seat: list[SeatRow] | None = None
     #: a row per truth side (left out when no game had speakers)
-    by_side: list[SideRow] | None = None
+    by_side: list[SideRow] | None = Field(default=None, title="win rate and quotes by truth side")
     #: share of open protocols' picks that chose the correct answer (left out when nothing was picked)
-    chose_correct_rate: float | None = None
+    chose_correct_rate: float | None = Field(default=None, title="picks of the correct answer")
     #: the figures above that are left out, rather than written as null, where they do not apply
     omitted_when_none: ClassVar[frozenset[str]] = frozenset({"win_rate_by_seat", "by_side", "chose_correct_rate"})
 
@@ -154,7 +154,7 @@ class _DebateCounts:
         for position, p in enumerate(shown):
             in_task[order[position]] = p
         who = ",".join(f"{role}={name}" for role, name in sorted((record.players or record.roles).items()))
-        key = (record.task, record.item_id, who, str(record.sample))
+        key = (record.task, record.item_id, who, str(record.sample), str(n))
         _, total, games = self.items.setdefault(key, (order[int(record.answer)], [0.0] * n, [0]))
         for i, p in enumerate(in_task):
             total[i] += p

@@ -90,6 +90,8 @@ class DebateFamily(Protocol):
     uses_judge: ClassVar[bool] = True
     template_dir: ClassVar[str | None] = "debate"
     templates: ClassVar[tuple[str, ...]] = ("judge",)
+    headline: ClassVar[str] = "judge accuracy"
+    metrics_model: ClassVar[type[DebateMetrics]] = DebateMetrics
     options: DebateOptions
 
     def __init__(self, options: ProtocolOptions) -> None:
@@ -397,12 +399,22 @@ class DebateFamily(Protocol):
         """Win rate by seat and by truth side (see :mod:`.plots`)."""
         from oversight.protocols.debate.plots import debate_plots  # scipy's intervals only when a report is drawn
 
-        return debate_plots(metrics)
+        return debate_plots(metrics, cls.seat_name)
 
     @classmethod
     def seat_role(cls, seat: str) -> str:
         """``consultant`` for the consultant's seat, ``debater_<seat>`` for a debater's."""
         return "consultant" if seat == "consultant" else f"debater_{seat.lower()}"
+
+    @classmethod
+    def seat_name(cls, seat: str) -> str:
+        """``Consultant``, or ``Debater 1``, ``Debater 2``, … for seats A, B, …: numbered, since the answers are
+        lettered."""
+        if seat == "consultant":
+            return "Consultant"
+        if len(seat) == 1 and seat in string.ascii_uppercase:
+            return f"Debater {string.ascii_uppercase.index(seat) + 1}"
+        return super().seat_name(seat)
 
     def rejudge_view(self, record: GameRecord, item: TaskItem) -> RejudgeView:
         """The judge's view of the finished game, rebuilt from its arguments, questions and picks."""
@@ -458,6 +470,7 @@ def _quote_stats(turns: list[Turn]) -> dict[str, dict[str, int]]:
 class Debate(DebateFamily):
     name: ClassVar[str] = "debate"
     rules: ClassVar[Rules] = Rules(speaker="debater")
+    display_order: ClassVar[int] = 40
     templates: ClassVar[tuple[str, ...]] = ("debater", "judge")
     description: ClassVar[str] = "debaters argue assigned answers for N rounds; the judge cannot see the passage"
 
@@ -465,6 +478,7 @@ class Debate(DebateFamily):
 class InteractiveDebate(DebateFamily):
     name: ClassVar[str] = "interactive-debate"
     rules: ClassVar[Rules] = Rules(speaker="debater", interactive=True)
+    display_order: ClassVar[int] = 60
     templates: ClassVar[tuple[str, ...]] = ("debater", "judge", "judge_question")
     description: ClassVar[str] = "debate in which the judge may question the debaters between rounds"
 
@@ -472,6 +486,7 @@ class InteractiveDebate(DebateFamily):
 class OpenDebate(DebateFamily):
     name: ClassVar[str] = "open-debate"
     rules: ClassVar[Rules] = Rules(speaker="debater", open=True)
+    display_order: ClassVar[int] = 50
     templates: ClassVar[tuple[str, ...]] = ("chooser", "debater", "judge")
     description: ClassVar[str] = "one debater picks the answer it defends, the other argues against it"
 
@@ -479,6 +494,7 @@ class OpenDebate(DebateFamily):
 class Consultancy(DebateFamily):
     name: ClassVar[str] = "consultancy"
     rules: ClassVar[Rules] = Rules(speaker="consultant")
+    display_order: ClassVar[int] = 20
     templates: ClassVar[tuple[str, ...]] = ("consultant", "judge")
     description: ClassVar[str] = "one consultant argues an assigned answer, correct in half the games"
 
@@ -486,6 +502,7 @@ class Consultancy(DebateFamily):
 class OpenConsultancy(DebateFamily):
     name: ClassVar[str] = "open-consultancy"
     rules: ClassVar[Rules] = Rules(speaker="consultant", open=True)
+    display_order: ClassVar[int] = 30
     templates: ClassVar[tuple[str, ...]] = ("chooser", "consultant", "judge")
     description: ClassVar[str] = "one consultant picks the answer it defends"
 
@@ -493,10 +510,12 @@ class OpenConsultancy(DebateFamily):
 class Blind(DebateFamily):
     name: ClassVar[str] = "blind"
     rules: ClassVar[Rules] = Rules(speaker=None)
+    display_order: ClassVar[int] = 10
     description: ClassVar[str] = "baseline: the judge answers from the question alone"
 
 
 class Expert(DebateFamily):
     name: ClassVar[str] = "expert"
     rules: ClassVar[Rules] = Rules(speaker=None, judge_sees_passage=True)
+    display_order: ClassVar[int] = 70
     description: ClassVar[str] = "baseline: the judge reads the passage itself"

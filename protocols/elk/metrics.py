@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from oversight.protocols.elk.records import ElkGame, ElkRound
 from oversight.protocols.elk.reporters import ReporterScore
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from oversight.metrics import ProtocolMetrics
 from oversight.records import GameRecord
@@ -77,9 +77,9 @@ class ReporterRow(BaseModel):
     #: rounds that scored it
     rounds_scored: int
     #: share of the breakers' episodes it answered right
-    breaker_episode_accuracy: float | None
+    breaker_episode_accuracy: float | None = Field(title="accuracy on breaker episodes")
     #: share of the generated tampering suite it answered right
-    suite_accuracy: float | None
+    suite_accuracy: float | None = Field(title="accuracy on the tampering suite")
     #: share of fake positives (every sensor fine, truth bad) it said "no" on
     fake_positives_caught: float | None
     #: share of real positives it said "yes" on
@@ -90,23 +90,23 @@ class ElkMetrics(ProtocolMetrics):
     """The ``elk`` protocol's figures in ``summary.json``."""
 
     #: complete games
-    games: int
+    games: int = Field(title="complete games")
     #: share of them the builder survived
-    builder_survival_rate: float | None
+    builder_survival_rate: float | None = Field(title="share of games the builder survived")
     #: rounds per game
-    mean_rounds: float
+    mean_rounds: float = Field(title="rounds per game")
     #: counterexamples ruled valid
     valid_counterexamples: int
     #: rounds in which the breaker conceded
-    conceded_counterexamples: int
+    conceded_counterexamples: int = Field(title="rounds the breaker conceded")
     #: counterexamples that followed no format (neither a concession nor a story with a bad reporter)
     malformed_counterexamples: int
     #: rulings with no readable answer
     unreadable_rulings: int
     #: breaker episodes run or refused as invalid
-    episodes_run: int
+    episodes_run: int = Field(title="breaker episodes run")
     #: share of the judge's rulings on executed episodes that match what execution showed
-    judge_agrees_with_execution: float | None
+    judge_agrees_with_execution: float | None = Field(title="rulings that agree with execution")
     #: a row per game
     by_game: list[GameRow]
     #: a row per scenario

@@ -15,7 +15,7 @@ episode really fools the sensors — is in each round's record and in the metric
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from oversight.protocols.elk.metrics import ElkMetrics, elk_metrics
@@ -28,12 +28,14 @@ from pydantic import Field
 
 from oversight.models.base import Completion, GenerationSettings
 from oversight.protocol import MAX_ROUNDS, GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
-from oversight.records import GameRecord, Turn
+from oversight.records import GameRecord, Interval, ProtocolSummary, Turn
+from oversight.scoring import wilson_interval
 from oversight.tasks.items import TaskItem
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from oversight.plots import PlotSpec
     from oversight.views import ReportView
 
 
@@ -55,6 +57,8 @@ class Elk(Protocol):
     templates: ClassVar[tuple[str, ...]] = ("builder", "breaker", "judge", "reporter")
     options_model: ClassVar[type[ProtocolOptions]] = ElkOptions
     default_task: ClassVar[str] = "elk-scenarios"
+    headline: ClassVar[str] = "builder survival"
+    metrics_model: ClassVar[type[ElkMetrics]] = ElkMetrics
     description: ClassVar[str] = (
         "ELK builder–breaker: training strategies vs counterexamples, judged on a rubric; SmartVault-style "
         "episodes are executed"
@@ -65,6 +69,17 @@ class Elk(Protocol):
         from oversight.protocols.elk.views import elk_rounds  # rich's tree and panels only when a game is shown
 
         return elk_rounds(record)
+
+    @classmethod
+    def headline_figure(
+        cls, summary: ProtocolSummary, metrics: Mapping[str, Any]
+    ) -> tuple[float | None, Interval | None]:
+        """The share of complete games the builder survived, with its 95% Wilson interval; none in a summary
+        without those figures."""
+        games, share = metrics.get("games"), metrics.get("builder_survival_rate")
+        if not isinstance(games, int) or not isinstance(share, (int, float)):
+            return None, None
+        return share, wilson_interval(round(share * games), games)
 
     @classmethod
     def report_view(cls, record: GameRecord) -> ReportView | None:
@@ -185,6 +200,13 @@ class Elk(Protocol):
     def metrics(self, records: Iterable[GameRecord]) -> ElkMetrics | None:
         """Survival, counterexamples, executed episodes and reporter scores (see :class:`ElkMetrics`)."""
         return elk_metrics(records)
+
+    @classmethod
+    def plots(cls, metrics: Mapping[str, Any]) -> list[PlotSpec]:
+        """Builder survival by round (see :mod:`.plots`)."""
+        from oversight.protocols.elk.plots import elk_plots  # scipy's intervals only when a report is drawn
+
+        return elk_plots(metrics)
 
 
 def _turn(role: str, number: int, reply: Completion, move: str) -> Turn:

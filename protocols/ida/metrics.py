@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from oversight.metrics import ProtocolMetrics
 from oversight.records import GameRecord
@@ -145,13 +145,13 @@ class Comparison(BaseModel):
     #: items in the group (amplified or direct, whichever has more games)
     items: int
     #: share of the amplified games that were correct
-    amplified: float | None
+    amplified: float | None = Field(title="amplified accuracy")
     #: its 95% Wilson interval, as [low, high] to three decimals
-    amplified_ci95: list[float] | None
+    amplified_ci95: list[float] | None = Field(title="amplified 95% CI")
     #: share of the direct games that were correct
-    direct: float | None
+    direct: float | None = Field(title="direct accuracy")
     #: its 95% Wilson interval, as [low, high] to three decimals
-    direct_ci95: list[float] | None
+    direct_ci95: list[float] | None = Field(title="direct 95% CI")
     #: model calls per amplified item (a direct answer is one call)
     calls_per_item: float | None
     #: prompt and completion tokens per amplified item, rounded
@@ -191,35 +191,35 @@ class IdaMetrics(ProtocolMetrics):
     """The ``ida`` protocol's figures in ``summary.json``."""
 
     #: amplified accuracy in the last iteration
-    amplified_accuracy: float | None
+    amplified_accuracy: float | None = Field(title="amplified accuracy (last iteration)")
     #: direct accuracy in the last iteration
-    direct_accuracy: float | None
+    direct_accuracy: float | None = Field(title="direct accuracy (last iteration)")
     #: iterations with complete games
     iterations: int
     #: tree nodes of the complete amplified games
-    nodes: int
+    nodes: int = Field(title="tree nodes")
     #: of those, nodes that decomposed their question
-    decomposed_nodes: int
+    decomposed_nodes: int = Field(title="nodes that decomposed")
     #: nodes answered from an earlier node of the same tree
-    memo_hits_tree: int
+    memo_hits_tree: int = Field(title="memo hits within a tree")
     #: nodes answered from another tree of the run
-    memo_hits_run: int
+    memo_hits_run: int = Field(title="memo hits from other trees")
     #: nodes forced to answer directly at the depth limit
-    forced_max_depth: int
+    forced_max_depth: int = Field(title="forced answers at the depth limit")
     #: nodes forced to answer directly when their budget ran out
-    forced_budget: int
+    forced_budget: int = Field(title="forced answers, budget spent")
     #: nodes forced to answer directly after unreadable decompositions
-    forced_malformed: int
+    forced_malformed: int = Field(title="forced answers after unreadable replies")
     #: unreadable replies over all nodes
-    malformed_replies: int
+    malformed_replies: int = Field(title="unreadable replies")
     #: most calls any one amplified tree made
-    largest_tree_calls: int
+    largest_tree_calls: int = Field(title="most calls of one tree")
     #: the calls one tree may make (the ``max_calls`` setting)
-    max_calls: int
+    max_calls: int = Field(title="calls a tree may make (max_calls)")
     #: a row per iteration and difficulty
-    amplified_vs_direct: list[DifficultyRow]
+    amplified_vs_direct: list[DifficultyRow] = Field(title="amplified vs direct by difficulty")
     #: a row per iteration
-    per_iteration: list[IterationRow]
+    per_iteration: list[IterationRow] = Field(title="amplified vs direct by iteration")
     #: a row per depth with nodes of known correctness
     node_accuracy_by_depth: list[DepthRow]
 

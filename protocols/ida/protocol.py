@@ -23,7 +23,7 @@ JSONL (``distilled-k.jsonl``) and, for in-context distillation, iteration k+1's 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from oversight.protocols.ida.metrics import ExampleIndex, IdaMetrics, distilled_pairs, ida_metrics, sft_files
@@ -54,6 +54,7 @@ MODES = {AMPLIFIED: "amplified", DIRECT: "direct"}
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from oversight.plots import PlotSpec
     from oversight.views import ReportView
 
 
@@ -288,6 +289,8 @@ class Ida(Protocol):
     role_follows: ClassVar[dict[str, str]] = {"answerer": "decomposer", "aggregator": "decomposer"}
     default_task: ClassVar[str] = "nested-arithmetic"
     options_model: ClassVar[type[ProtocolOptions]] = IdaOptions
+    headline: ClassVar[str] = "answer accuracy"
+    metrics_model: ClassVar[type[IdaMetrics]] = IdaMetrics
     description: ClassVar[str] = (
         "amplification: a tree of decompose / answer / aggregate calls within a budget, vs the direct answer; "
         "--iterations K distils each round into the next"
@@ -364,6 +367,13 @@ class Ida(Protocol):
     def metrics(self, records: Iterable[GameRecord]) -> IdaMetrics:
         """Amplified against direct by iteration and difficulty, tree costs, node accuracy (:class:`IdaMetrics`)."""
         return ida_metrics((r for r in records if r.protocol == self.name), self.ida_options.max_calls)
+
+    @classmethod
+    def plots(cls, metrics: Mapping[str, Any]) -> list[PlotSpec]:
+        """Amplified against direct by difficulty, and tree-node accuracy by depth (see :mod:`.plots`)."""
+        from oversight.protocols.ida.plots import ida_plots  # scipy's intervals only when a report is drawn
+
+        return ida_plots(metrics)
 
     def artifacts(self, records: Iterable[GameRecord]) -> dict[str, list[dict[str, Any]]]:
         return sft_files(r for r in records if r.protocol == self.name)
