@@ -68,10 +68,13 @@ def test_the_default_demo_runs_offline_on_the_embedded_models(workdir: Path, mon
     result = oversight("tournament", "--limit", "1", "--out", "demo")
     assert result.returncode == 0, result.stderr
     summary = json.loads((workdir / "demo" / "summary.json").read_text())
-    assert summary["failed"] == 0 and summary["pending"] == 0 and summary["complete"] == 10
+    # blind and expert see the item in both orders of its answers; debate and consultancy play it in every seating
+    # and pairing of the two players
+    assert summary["failed"] == 0 and summary["pending"] == 0 and summary["complete"] == 12
     assert set(summary["by_protocol"]) == {"debate", "consultancy", "blind", "expert"}
-    assert {row["player"] for row in summary["ratings"]["players"]} == {"qwen-1.5b", "qwen-0.5b"}
+    assert {row["player"] for row in summary["ratings"]["players"]} == {"qwen-0.5b", "smollm2-135m"}
     assert "player ratings" in result.stdout and "judge accuracy" in result.stdout
+    assert "loading llamacpp/qwen2.5-coder-1.5b" in result.stderr and "oversight report demo" in result.stdout
 
 
 def test_schedule_pairs_every_ordering_of_players(openai_env: dict[str, str], server: LoopbackServer, workdir: Path) -> None:
