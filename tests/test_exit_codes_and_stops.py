@@ -62,7 +62,9 @@ def _manifest(run: Path) -> dict:
 
 
 def _last_line(text: str) -> str:
-    return text.strip().splitlines()[-1]
+    """The run's closing status line: the last one before the commands that show the run again."""
+    lines = text.strip().splitlines()
+    return lines[lines.index("see it with:") - 1] if "see it with:" in lines else lines[-1]
 
 
 def test_a_run_with_some_failed_games_exits_3_and_a_rerun_plays_them_again(boats: Path) -> None:

@@ -228,6 +228,6 @@ def test_keys_never_reach_the_run_folder_or_the_cache(workdir: Path, monkeypatch
     assert read_lines(workdir / "url" / "transcripts.jsonl")
     echoed_turns = [t["content"] for r in read_lines(workdir / "echo" / "transcripts.jsonl") for t in r["turns"]]
     assert any("The code on the door is [redacted]" in turn for turn in echoed_turns)
-    for path in [*(workdir / "url").iterdir(), *(workdir / "echo").iterdir(), *(workdir / "cache").iterdir()]:
+    for path in [p for folder in ("url", "echo", "cache") for p in (workdir / folder).rglob("*") if p.is_file()]:
         data = path.read_bytes()
         assert key.encode() not in data and url_secret.encode() not in data, path

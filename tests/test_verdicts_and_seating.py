@@ -106,12 +106,7 @@ def test_over_http_every_recorded_choice_is_the_label_the_judge_wrote(openai_env
 def test_blind_choices_are_not_all_the_first(workdir: Path) -> None:
     records = _run("blind", workdir / "blind", limit=40).folder.records()
     counts = Counter(r.verdict.choice for r in records if r.verdict)
-    # each item is shown in both orders of its answers
-    assert len(records) == 80 and counts[0] < 80 and counts[1] < 80, counts
-    by_item = Counter(r.item_id for r in records)
-    assert set(by_item.values()) == {2}
-    assert all(len({r.choice_order[r.answer] for r in records if r.item_id == i}) == 1 for i in by_item)
-    assert all(sorted(r.answer for r in records if r.item_id == i) == [0, 1] for i in by_item)
+    assert len(records) == 40 and counts[0] < 40 and counts[1] < 40, counts
 
 
 # -- calibration, by hand ------------------------------------------------------------------------------------------

@@ -129,13 +129,9 @@ class DebateFamily(Protocol):
             item = _reordered(original, order)
             defended = self._defended(item)
             plain = {"protocol": self.name, "task": task, "item": item, "order": tuple(order)}
-            if self.rules.open and self.rules.speaker == "consultant":
+            if not self.seats or (self.rules.open and self.rules.speaker == "consultant"):
+                # one game: the correct answer's position is balanced over the run's items
                 yield GameSetup(**plain)
-            elif not self.seats:
-                # a judge alone sees the item in each order of the answers in play (in one, drawn and balanced, when
-                # not every seating is played), so a preference for a position evens out over the item
-                for shift in [0] if one else range(2):
-                    yield self._seated(plain, original, order, defended[:2], shift, one, lambda d: {})
             elif self.rules.open:
                 # the debater who chooses sits in each seat once, or in one seat balanced over the run
                 n = len(self.seats)
