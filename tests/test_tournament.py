@@ -71,7 +71,7 @@ def test_the_default_demo_runs_offline_on_the_embedded_models(workdir: Path, mon
     # debate and consultancy play the item in every seating and pairing of the two players
     assert summary["failed"] == 0 and summary["pending"] == 0 and summary["complete"] == 10
     assert set(summary["by_protocol"]) == {"debate", "consultancy", "blind", "expert"}
-    assert {row["player"] for row in summary["ratings"]["players"]} == {"qwen-0.5b", "smollm2-135m"}
+    assert {row["player"] for row in summary["ratings"]["players"]} == {"qwen-1.5b", "qwen-0.5b"}
     assert "player ratings" in result.stdout and "judge accuracy" in result.stdout
     assert "loading llamacpp/qwen2.5-coder-1.5b" in result.stderr and "oversight report demo" in result.stdout
 
