@@ -113,6 +113,18 @@ def _as_a_fresh_process() -> Iterator[None]:
         os.environ.update(environ)
 
 
+def scripted_tournament(name: str, limit: int, protocols: list[str], judges: dict[str, str]) -> str:
+    """A tournament config of one round between the scripted honest quoter and the scripted liar, in front of
+    ``judges`` (name → spec)."""
+    listed = ", ".join(f'"{p}"' for p in protocols)
+    judge_tables = "".join(f'\n[[judges]]\nname = "{n}"\nmodel = "{spec}"\n' for n, spec in judges.items())
+    return (
+        f'name = "{name}"\nlimit = {limit}\nprotocols = [{listed}]\n\n[settings]\nrounds = 1\n\n'
+        '[[players]]\nname = "quoter"\nmodel = "scripted/debater"\n\n'
+        '[[players]]\nname = "inventor"\nmodel = "scripted/liar"\n' + judge_tables
+    )
+
+
 def read_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 

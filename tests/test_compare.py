@@ -14,7 +14,7 @@ import pytest
 from oversight.records import GameRecord, RunManifest, Verdict, utc_now
 from oversight.runfolder import RunFolder
 
-from .conftest import oversight, oversight_in_process, read_lines
+from .conftest import oversight, oversight_in_process, read_lines, scripted_tournament
 
 DEBATE_SEATING = {"A": 0, "B": 1}
 
@@ -225,30 +225,8 @@ def test_one_run_compares_its_protocols_in_name_order(debate_and_consultancy: Pa
     assert (comparison["a_right_b_wrong"], comparison["a_wrong_b_right"]) == (1, 3)
 
 
-TWO_JUDGES = """
-name = "two-judges"
-limit = 2
-protocols = ["debate", "consultancy"]
-
-[settings]
-rounds = 1
-
-[[players]]
-name = "quoter"
-model = "scripted/debater"
-
-[[players]]
-name = "inventor"
-model = "scripted/liar"
-
-[[judges]]
-name = "reader"
-model = "scripted/judge"
-
-[[judges]]
-name = "first"
-model = "scripted/first"
-"""
+TWO_JUDGES = scripted_tournament("two-judges", 2, ["debate", "consultancy"],
+                                 {"reader": "scripted/judge", "first": "scripted/first"})
 
 
 def _discordant(pairs: list[tuple[bool, bool]]) -> tuple[int, int]:

@@ -15,28 +15,9 @@ from oversight.ratings import game_results, ratings
 from oversight.runfolder import RunFolder
 from oversight.runner import make_protocol
 from oversight.scoring import summarise
-from tests.conftest import oversight, oversight_in_process
+from tests.conftest import oversight, oversight_in_process, scripted_tournament
 
-TOURNAMENT = """
-name = "mixed"
-limit = 3
-protocols = ["debate", "consultancy", "open-debate", "blind"]
-
-[settings]
-rounds = 1
-
-[[players]]
-name = "quoter"
-model = "scripted/debater"
-
-[[players]]
-name = "inventor"
-model = "scripted/liar"
-
-[[judges]]
-name = "reader"
-model = "scripted/judge"
-"""
+TOURNAMENT = scripted_tournament("mixed", 3, ["debate", "consultancy", "open-debate", "blind"], {"reader": "scripted/judge"})
 
 
 @pytest.fixture(scope="module")

@@ -23,31 +23,14 @@ from oversight.protocol import PROTOCOLS
 from oversight.records import GameRecord, Turn, Verdict
 from oversight.show import Screen, Sheet, print_game
 
-from .conftest import oversight_in_process
+from .conftest import oversight_in_process, scripted_tournament
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the debate family in the order the summary shows it, whatever order a config lists it in
 FAMILY = ["blind", "consultancy", "open-consultancy", "debate", "open-debate", "interactive-debate", "expert"]
-CONFIG = """
-name = "every-debate-protocol"
-limit = 2
-protocols = ["expert", "interactive-debate", "debate", "open-debate", "consultancy", "open-consultancy", "blind"]
-
-[settings]
-rounds = 1
-
-[[players]]
-name = "quoter"
-model = "scripted/debater"
-
-[[players]]
-name = "inventor"
-model = "scripted/liar"
-
-[[judges]]
-name = "careful-reader"
-model = "scripted/judge"
-"""
+CONFIG = scripted_tournament("every-debate-protocol", 2, ["expert", "interactive-debate", "debate", "open-debate",
+                                                         "consultancy", "open-consultancy", "blind"],
+                             {"careful-reader": "scripted/judge"})
 #: a percentage interval as show writes it, and the start of one that a line would have cut
 INTERVAL = re.compile(r"\[\d+\.\d%, \d+\.\d%\]")
 CUT_INTERVAL = re.compile(r"\[\d+\.\d%,?\s*$")

@@ -9,7 +9,7 @@ import pytest
 
 from oversight.loopback import LoopbackServer
 
-from .conftest import CliResult, oversight, oversight_in_process, read_lines
+from .conftest import CliResult, oversight, oversight_in_process, read_lines, scripted_tournament
 
 HTTP_CONFIG = """
 name = "http"
@@ -35,26 +35,8 @@ model = "openai/judge"
 """
 
 
-SCRIPTED_CONFIG = """
-name = "scripted"
-limit = 4
-protocols = ["debate", "consultancy", "blind", "expert"]
-
-[settings]
-rounds = 1
-
-[[players]]
-name = "quoter"
-model = "scripted/debater"
-
-[[players]]
-name = "inventor"
-model = "scripted/liar"
-
-[[judges]]
-name = "careful-reader"
-model = "scripted/judge"
-"""
+SCRIPTED_CONFIG = scripted_tournament("scripted", 4, ["debate", "consultancy", "blind", "expert"],
+                                      {"careful-reader": "scripted/judge"})
 
 
 def scripted_demo(workdir: Path) -> CliResult:
