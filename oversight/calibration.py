@@ -7,29 +7,37 @@ Brier and log scores use the probability it gave to the *correct* answer. So "An
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 
 #: probabilities are clipped here before taking logs, so one confident mistake does not make the score infinite
 LOG_FLOOR = 1e-6
 
 
+def bin_of(confidence: float, bins: int = 10) -> int:
+    """The equal-width bin a confidence falls in: bin i holds (i/bins, (i+1)/bins]; exactly 0 joins the first."""
+    return min(max(math.ceil(confidence * bins) - 1, 0), bins - 1)
+
+
+def binned_calibration_error(cells: Iterable[tuple[int, float, float]]) -> float | None:
+    """Expected calibration error from per-bin sums (verdicts, summed confidence, correct verdicts):
+    Σ |correct − confidence| / verdicts, which is the bins' |accuracy − confidence| weighted by their size."""
+    verdicts = error = 0.0
+    for count, confidence, correct in cells:
+        verdicts += count
+        error += abs(correct - confidence)
+    return error / verdicts if verdicts else None
+
+
 def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float | None:
     """Mean |accuracy − confidence| over equal-width confidence bins, weighted by how many verdicts fall in each."""
-    if not confidences:
-        return None
-    # numpy is imported where it is used: commands that only list the protocols import this module too
-    import numpy as np
-
-    conf = np.asarray(confidences, dtype=float)
-    hits = np.asarray(correct, dtype=float)
-    # bin i holds (i/bins, (i+1)/bins]; a confidence of exactly 0 joins the first bin
-    index = np.clip(np.ceil(conf * bins).astype(int) - 1, 0, bins - 1)
-    error = 0.0
-    for b in range(bins):
-        members = index == b
-        if members.any():
-            error += members.sum() * abs(hits[members].mean() - conf[members].mean())
-    return float(error / len(conf))
+    cells = [[0, 0.0, 0.0] for _ in range(bins)]
+    for confidence, hit in zip(confidences, correct, strict=True):
+        cell = cells[bin_of(confidence, bins)]
+        cell[0] += 1
+        cell[1] += confidence
+        cell[2] += hit
+    return binned_calibration_error((int(n), c, k) for n, c, k in cells)
 
 
 def brier_score(correct_probabilities: Sequence[float]) -> float | None:

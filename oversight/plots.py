@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from markupsafe import Markup, escape
 
+from oversight.calibration import bin_of, binned_calibration_error
 from oversight.errors import UserError
 from oversight.records import GameRecord, Interval, RunSummary
 from oversight.scoring import wilson_interval
@@ -266,18 +267,16 @@ class ReliabilityTally:
         if not verdict.probabilities or verdict.choice >= len(verdict.probabilities):
             return
         confidence = verdict.probabilities[verdict.choice]
-        # bin i holds (i/bins, (i+1)/bins]; a confidence of exactly 0 joins the first bin
-        index = min(max(math.ceil(confidence * self.bins) - 1, 0), self.bins - 1)
-        cell = self.by_protocol.setdefault(record.protocol, [_Bin() for _ in range(self.bins)])[index]
+        cells = self.by_protocol.setdefault(record.protocol, [_Bin() for _ in range(self.bins)])
+        cell = cells[bin_of(confidence, self.bins)]
         cell.verdicts += 1
         cell.confidence += confidence
         cell.correct += bool(record.correct)
 
     def calibration_error(self, protocol: str) -> float:
         """The protocol's expected calibration error: mean |accuracy − confidence| over bins, weighted by size."""
-        cells = self.by_protocol[protocol]
-        total = sum(c.verdicts for c in cells)
-        return sum(abs(c.correct - c.confidence) for c in cells) / total
+        error = binned_calibration_error((c.verdicts, c.confidence, c.correct) for c in self.by_protocol[protocol])
+        return error or 0.0
 
 
 def reliability_diagram(tally: ReliabilityTally) -> Plot | None:
