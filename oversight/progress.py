@@ -6,7 +6,6 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from oversight.models.base import Completion
 from oversight.models.retry import RetryStats
 from oversight.records import GameRecord
 
@@ -130,7 +129,7 @@ class RunProgress:
         if self._progress is not None:
             self._progress.update(self._task, description=self.label, **self._fields())
 
-    def called(self, completion: Completion) -> None:
+    def called(self) -> None:
         """Count a call a model answered, for the estimate of what is left."""
         self.calls += 1
 

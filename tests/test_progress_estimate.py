@@ -8,7 +8,7 @@ import io
 import pytest
 
 from oversight import progress
-from oversight.models.base import Completion, Usage
+from oversight.models.base import Usage
 from oversight.progress import RunProgress
 from oversight.records import GameRecord, ModelCall
 from tests.test_ratings import NOW
@@ -40,7 +40,7 @@ def test_the_estimate_counts_calls_and_leaves_loading_out(monkeypatch: pytest.Mo
     clock.now = 10.0
     shown.loaded("llamacpp/m", 10.0)
     for _ in range(8):
-        shown.called(Completion(text="A"))
+        shown.called()
     clock.now = 40.0
     shown.game_finished(_finished(3))
     shown.game_finished(_finished(3))

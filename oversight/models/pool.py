@@ -24,7 +24,7 @@ class PoolWatcher(Protocol):
     def loaded(self, spec: str, seconds: float) -> None:
         """It is ready, after ``seconds``."""
 
-    def called(self, completion: Completion) -> None:
+    def called(self) -> None:
         """A call was answered by a model (not by the cache)."""
 
 
@@ -46,12 +46,6 @@ class ModelPool:
         if spec not in self._backends:
             self._backends[spec] = create_backend(spec, self.options)
         return self._backends[spec]
-
-    async def complete(
-        self, spec: str, messages: list[ChatMessage], settings: GenerationSettings, sample: int = 0
-    ) -> Completion:
-        """A completion for the request, from the cache when it holds one."""
-        return (await self.call(spec, messages, settings, sample))[1]
 
     async def call(
         self, spec: str, messages: list[ChatMessage], settings: GenerationSettings, sample: int = 0
@@ -86,7 +80,7 @@ class ModelPool:
                 self.watcher.loaded(spec, time.monotonic() - started)
         completion = await backend.complete(messages, settings, sample)
         if self.watcher is not None:
-            self.watcher.called(completion)
+            self.watcher.called()
         return completion
 
     async def aclose(self) -> None:

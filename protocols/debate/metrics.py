@@ -114,9 +114,9 @@ class _DebateCounts:
     quotes: _Tally = field(default_factory=_Tally)
     #: open protocols' picks: [picks, picks of the correct answer]
     picks: _Tally = field(default_factory=_Tally)
-    #: (item, players and judge, sample) → the correct answer's index in the task, the sum of its games'
-    #: probabilities over the task's choices, and how many games were summed
-    items: dict[tuple[str, ...], tuple[int, list[float], list[int]]] = field(default_factory=dict)
+    #: (item, players and judge, sample) → the correct answer's index in the task, and the sum of its games'
+    #: probabilities over the task's choices (the sum ranks the choices as their mean does)
+    items: dict[tuple[str, ...], tuple[int, list[float]]] = field(default_factory=dict)
 
     def add(self, record: GameRecord) -> None:
         verdict = record.verdict
@@ -155,19 +155,17 @@ class _DebateCounts:
             in_task[order[position]] = p
         who = ",".join(f"{role}={name}" for role, name in sorted((record.players or record.roles).items()))
         key = (record.task, record.item_id, who, str(record.sample), str(n))
-        _, total, games = self.items.setdefault(key, (order[int(record.answer)], [0.0] * n, [0]))
+        _, total = self.items.setdefault(key, (order[int(record.answer)], [0.0] * n))
         for i, p in enumerate(in_task):
             total[i] += p
-        games[0] += 1
 
     def order_averaged(self) -> float | None:
         """The order-averaged accuracy: per item the mean probability vector, scored against the correct answer."""
         scores = []
-        for answer, total, (games,) in self.items.values():
-            mean = [p / games for p in total]
-            top = max(mean)
+        for answer, total in self.items.values():
+            top = max(total)
             # exact ties are common (one-hot verdicts that disagree); rounding keeps float noise out of them
-            best = [i for i, p in enumerate(mean) if round(p, 9) == round(top, 9)]
+            best = [i for i, p in enumerate(total) if round(p, 9) == round(top, 9)]
             scores.append(1 / len(best) if answer in best else 0.0)
         return sum(scores) / len(scores) if scores else None
 
