@@ -36,6 +36,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from oversight.errors import UserError
+from oversight.ratings import player_of
 from oversight.records import GameRecord, Interval
 from oversight.runfolder import RunFolder
 from oversight.scoring import group_name
@@ -91,7 +92,7 @@ def compared_game(record: GameRecord) -> ComparedGame:
         protocol=group_name(record),
         item=(record.task, record.item_id),
         shape=(record.phase, tuple(sorted(record.seating.items())), tuple(record.choice_order), record.sample),
-        players=tuple((role, record.players.get(role) or spec) for role, spec in record.roles.items()),
+        players=tuple((role, player_of(record, role)) for role in record.roles),
         status=record.status,
         correct=record.correct,
     )

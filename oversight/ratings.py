@@ -22,14 +22,13 @@ from __future__ import annotations
 import math
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel
 
-from oversight.errors import UserError
-from oversight.protocol import PROTOCOLS
+from oversight.display import protocol_class
 from oversight.records import GameRecord, Interval
 from oversight.scoring import rate, wilson_interval
 
@@ -92,24 +91,10 @@ def player_of(record: GameRecord, role: str) -> str:
     return record.players.get(role) or record.roles.get(role, role)
 
 
-def _no_role(seat: str) -> None:
-    """A protocol that is no longer installed names no seat's role."""
-    return None
-
-
-def _seat_role(protocol: str) -> Callable[[str], str | None]:
-    """The protocol's :meth:`~oversight.protocol.Protocol.seat_role`."""
-    try:
-        seat_role: Callable[[str], str | None] = PROTOCOLS.get(protocol).seat_role
-    except UserError:
-        return _no_role
-    return seat_role
-
-
 def _seat_players(record: GameRecord) -> dict[str, str]:
     """Seat → player of the role that plays it: the role its protocol names, else the role that spoke from the
     seat in the record's turns, else the seat's own name."""
-    named = _seat_role(record.protocol)
+    named = protocol_class(record.protocol).seat_role
     spoke = {t.seat: t.role for t in record.turns if t.seat is not None and t.role != "judge"}
     return {seat: player_of(record, named(seat) or spoke.get(seat, seat)) for seat in record.seating}
 

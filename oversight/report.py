@@ -28,16 +28,16 @@ from oversight.defaults import REPORT_GAMES
 from oversight import plots
 from oversight.errors import UserError
 from oversight.display import (
-    headlines, in_display_order, metric_sections, probability_label, seat_name, stated_beside_logprobs,
+    headlines, in_display_order, metric_sections, probability_label, protocol_class, seat_name,
+    stated_beside_logprobs,
 )
-from oversight.protocol import PROTOCOLS
 from oversight.ratings import GameResult, game_result, player_of, ratings
-from oversight.records import GameRecord, RunSummary, Turn
+from oversight.records import GameRecord, Turn
 from oversight.runfolder import RunFolder
 from oversight.scoring import SummaryTally
 from oversight.transcript_index import LogIndex
 from oversight.verdicts import choice_labels
-from oversight.views import ReportView, cell, to_json
+from oversight.views import cell, to_json
 
 TEMPLATE = Path(__file__).with_name("report_template.html.j2")
 _MARK = re.compile(r"<quote (verified|unverified)>(.*?)</quote>", re.DOTALL)
@@ -83,29 +83,6 @@ def _segments(turn: Turn) -> list[Segment]:
     return segments
 
 
-def _protocol_view(record: GameRecord) -> ReportView | None:
-    """The game's protocol's own report view (a tree, tables); None when it has none or is no longer installed."""
-    try:
-        protocol = PROTOCOLS.get(record.protocol)
-    except UserError:
-        return None
-    view: ReportView | None = protocol.report_view(record)
-    return view
-
-
-def _protocol_plots(summary: RunSummary) -> list[tuple[str, plots.PlotSpec]]:
-    """(protocol, plot) for each plot the summary's protocols draw of their figures; a protocol that is no longer
-    installed draws none."""
-    specs = []
-    for name, figures in summary.metrics.items():
-        try:
-            protocol = PROTOCOLS.get(name)
-        except UserError:
-            continue
-        specs += [(name, spec) for spec in protocol.plots(figures)]
-    return specs
-
-
 def _correctness(record: GameRecord) -> str:
     if record.status == "failed":
         return "failed"
@@ -140,7 +117,7 @@ def _game(record: GameRecord, player_index: dict[str, int]) -> dict[str, Any]:
             }
         )
     verdict = record.verdict
-    view = _protocol_view(record)
+    view = protocol_class(record.protocol).report_view(record)
     meta = {k: v for k, v in record.meta.items() if view is None or k not in view.shown_meta}
     return {
         "record": record,
@@ -231,7 +208,9 @@ def render_report(folder: RunFolder, games: int | None = REPORT_GAMES, plots_dir
     rated = ratings(results)
     rating_plot = plots.accuracy_vs_rating(rated.accuracy_vs_rating)
     drawn = [plots.accuracy_by_protocol(summary), plots.reliability_diagram(reliability)]
-    run_plots = [p for p in drawn if p is not None] + plots.protocol_plots(_protocol_plots(summary))
+    run_plots = [p for p in drawn if p is not None] + plots.protocol_plots(
+        [(name, spec) for name, figures in summary.metrics.items() for spec in protocol_class(name).plots(figures)]
+    )
     if plots_dir is not None:
         plots.write_plots([*run_plots, *([rating_plot] if rating_plot else [])], plots_dir)
     names = sorted(players)

@@ -15,15 +15,12 @@ from pydantic import BaseModel, Field
 
 from oversight.metrics import ProtocolMetrics
 from oversight.records import GameRecord
+from oversight.scoring import rate
 
 #: executions in which an attached episode was run (or refused as invalid)
 _RUN = ("fake-positive", "not-fake-positive", "invalid-actions")
 _SCORE_FIELDS = ("breaker_episodes", "breaker_correct", "suite", "suite_correct", "fake_positives",
                  "fake_positives_caught", "real_positives", "real_positives_passed")  # fmt: skip
-
-
-def _rate(numerator: int, denominator: int) -> float | None:
-    return numerator / denominator if denominator else None
 
 
 class GameRow(BaseModel):
@@ -193,10 +190,10 @@ class _Rounds:
             ReporterRow(
                 reporter=name,
                 rounds_scored=self.scored[name],
-                breaker_episode_accuracy=_rate(total.breaker_correct, total.breaker_episodes),
-                suite_accuracy=_rate(total.suite_correct, total.suite),
-                fake_positives_caught=_rate(total.fake_positives_caught, total.fake_positives),
-                real_positives_passed=_rate(total.real_positives_passed, total.real_positives),
+                breaker_episode_accuracy=rate(total.breaker_correct, total.breaker_episodes),
+                suite_accuracy=rate(total.suite_correct, total.suite),
+                fake_positives_caught=rate(total.fake_positives_caught, total.fake_positives),
+                real_positives_passed=rate(total.real_positives_passed, total.real_positives),
             )
             for name, total in sorted(self.reporters.items())
         ]
@@ -230,14 +227,14 @@ class _ElkCounts:
         rounds = self.rounds
         return ElkMetrics(
             games=games,
-            builder_survival_rate=_rate(self.survived, games),
+            builder_survival_rate=rate(self.survived, games),
             mean_rounds=rounds.rounds / games,
             valid_counterexamples=self.valid,
             conceded_counterexamples=rounds.conceded,
             malformed_counterexamples=rounds.malformed,
             unreadable_rulings=rounds.unreadable,
             episodes_run=sum(rounds.executions[e] for e in _RUN),
-            judge_agrees_with_execution=_rate(rounds.agreed, rounds.checked),
+            judge_agrees_with_execution=rate(rounds.agreed, rounds.checked),
             by_game=self.by_game,
             by_scenario=[s.row(name) for name, s in sorted(self.scenarios.items())],
             episodes=rounds.episode_rows(),
