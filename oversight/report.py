@@ -31,7 +31,7 @@ from oversight.display import (
     headlines, in_display_order, metric_sections, probability_label, protocol_class, seat_name,
     stated_beside_logprobs,
 )
-from oversight.ratings import GameResult, game_result, player_of, ratings
+from oversight.ratings import GameResult, Ratings, game_result, player_of, ratings
 from oversight.records import GameRecord, Turn
 from oversight.runfolder import RunFolder
 from oversight.scoring import SummaryTally
@@ -195,17 +195,20 @@ def render_report(folder: RunFolder, games: int | None = REPORT_GAMES, plots_dir
     summary = folder.read_summary()
     tally = SummaryTally()
     reliability = plots.ReliabilityTally()
+    # a tournament's summary holds its ratings already: the bootstrap is not fitted again
+    stored = summary.ratings if summary is not None else None
     results: list[GameResult] = []
     players: set[str] = set()
     for record in folder.iter_records():
-        results.append(game_result(record))
+        if stored is None:
+            results.append(game_result(record))
         reliability.add(record)
         players.update(player_of(record, role) for role in record.roles)
         if summary is None:
             tally.add(record)
     if summary is None:
         summary = tally.summary(manifest.run_id)
-    rated = ratings(results)
+    rated = Ratings.model_validate(stored) if stored is not None else ratings(results)
     rating_plot = plots.accuracy_vs_rating(rated.accuracy_vs_rating)
     drawn = [plots.accuracy_by_protocol(summary), plots.reliability_diagram(reliability)]
     run_plots = [p for p in drawn if p is not None] + plots.protocol_plots(
