@@ -9,10 +9,17 @@ counted in one pass over the records.
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from oversight.records import GameRecord, Interval, ProtocolSummary, RunSummary, UsageTotals
+from oversight.records import (
+    GameRecord,
+    Interval,
+    ProtocolSummary,
+    RunSummary,
+    UsageTotals,
+)
 
 
 def rate(hits: int, total: int) -> float | None:
@@ -24,10 +31,31 @@ def wilson_interval(successes: int, trials: int) -> Interval | None:
     """The 95% Wilson score interval of a success rate, or None when there were no trials."""
     if trials == 0:
         return None
-    from scipy.stats import binomtest  # here, not above: it takes a second to import, and `oversight show` needs none
+    from scipy.stats import (
+        binomtest,  # here, not above: it takes a second to import, and `oversight show` needs none
+    )
 
     ci = binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="wilson")
     return Interval(low=float(ci.low), high=float(ci.high))
+
+
+def auroc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
+    """The area under the ROC curve of scores that should rank ``positives`` above ``negatives``: the share of
+    (positive, negative) pairs ranked right, ties counting half; None when either side is empty."""
+    if not positives or not negatives:
+        return None
+    right = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return right / (len(positives) * len(negatives))
+
+
+def auroc_interval(area: float, positives: int, negatives: int) -> Interval:
+    """A 95% interval for an AUROC from Hanley and McNeil's (1982) standard error, clipped to [0, 1]."""
+    q1, q2 = area / (2 - area), 2 * area**2 / (1 + area)
+    variance = (
+        area * (1 - area) + (positives - 1) * (q1 - area**2) + (negatives - 1) * (q2 - area**2)
+    ) / (positives * negatives)
+    half = 1.959964 * math.sqrt(max(variance, 0.0))
+    return Interval(low=max(0.0, area - half), high=min(1.0, area + half))
 
 
 def _tally(summary: ProtocolSummary, record: GameRecord) -> None:

@@ -11,14 +11,17 @@ import json
 import re
 from typing import Any
 
+from oversight.protocols.elk.recipes import parse_recipe
 from oversight.protocols.elk.records import Counterexample, Proposal
 from oversight.protocols.elk.reporters import RULES
-from oversight.protocols.elk.world import canonical_action
+from oversight.protocols.elk.world import World, canonical_action
 
 _LABELS = {
     "strategy": r"strategy|proposal",
     "why": r"why|reason(?:ing)?|because",
     "reporter": r"reporter",
+    "recipe": r"recipe",
+    "family": r"family",
     "counterexample": r"counter[\s_-]*example",
     "bad_reporter": r"bad[\s_-]*reporter",
     "actions": r"actions?|episode",
@@ -65,15 +68,16 @@ def _reporter(value: str) -> tuple[str | None, str | None, str | None]:
     return ("prompt", value, None) if value else (None, None, None)
 
 
-def parse_proposal(text: str) -> Proposal:
-    """A builder's reply read into a proposal: its STRATEGY, WHY and REPORTER fields (a reply without labels is all
-    strategy), a reporter that cannot be used recorded as an error."""
-    found = fields(text, ("strategy", "why", "reporter"))
+def parse_proposal(text: str, world: World | None = None) -> Proposal:
+    """A builder's reply read into a proposal: its STRATEGY, WHY, RECIPE and REPORTER fields (a reply without labels
+    is all strategy); a recipe or reporter that cannot be used is recorded as an error."""
+    found = fields(text, ("strategy", "why", "recipe", "reporter"))
     strategy = found.get("strategy") or (text.strip() if not found else "")
     reporter, prompt, error = _reporter(found.get("reporter", ""))
+    recipe, recipe_error = parse_recipe(found["recipe"], world) if found.get("recipe") else (None, None)
     return Proposal(
-        text=text, strategy=strategy, why=found.get("why", ""), reporter=reporter, reporter_prompt=prompt,
-        reporter_error=error,
+        text=text, strategy=strategy, why=found.get("why", ""), recipe=recipe.text if recipe else None,
+        recipe_error=recipe_error, reporter=reporter, reporter_prompt=prompt, reporter_error=error,
     )
 
 
@@ -88,13 +92,14 @@ def _names(items: list[Any]) -> list[str] | None:
     return [n for n in names if n]
 
 
-def parse_actions(text: str) -> tuple[list[str] | None, str | None]:
-    """The attached episode, from a JSON list (fenced or after ``ACTIONS:``) or ``ACTIONS: a, b, c``.
+def parse_actions(text: str, label: str = "actions") -> tuple[list[str] | None, str | None]:
+    """The attached episode, from a JSON list (fenced or after ``ACTIONS:``) or ``ACTIONS: a, b, c`` (``label``
+    names another field, such as ``family``).
 
     (None, None) when none is attached; (None, error) when one is attached but is not a list of names.
     """
     candidates = [block.strip() for block in _FENCE.findall(text)]
-    value = fields(text, ("actions",)).get("actions")
+    value = fields(text, (label,)).get(label)
     if value is not None:
         candidates.append(_without_fences(value) or "")
     for candidate in candidates:
@@ -105,7 +110,7 @@ def parse_actions(text: str) -> tuple[list[str] | None, str | None]:
                 continue
             names = _names(parsed) if isinstance(parsed, list) else None
             if names is None:
-                return None, "actions: expected a list of action names"
+                return None, f"{label}: expected a list of action names"
             return names or None, None
     if not value or canonical_action(value) in ("none", "n/a", ""):
         return None, None
@@ -118,17 +123,20 @@ def parse_actions(text: str) -> tuple[list[str] | None, str | None]:
 
 def parse_counterexample(text: str) -> Counterexample:
     """A breaker's reply read into a counterexample: its COUNTEREXAMPLE and BAD REPORTER fields and any attached
-    episode, or a concession when it says there is no counterexample and names no bad reporter."""
-    found = fields(text, ("counterexample", "bad_reporter", "actions"))
+    episode (``ACTIONS:``) or family (``FAMILY:``, read first), or a concession when it says there is no
+    counterexample and names no bad reporter."""
+    found = fields(text, ("counterexample", "bad_reporter", "actions", "family"))
     story = found.get("counterexample") or (_without_fences(text) if not found else "")
     conceded = bool(_CONCEDE.search(text)) and not found.get("bad_reporter")
-    actions, error = (None, None) if conceded else parse_actions(text)
+    is_family = not conceded and "family" in found
+    actions, error = (None, None) if conceded else parse_actions(text, "family" if is_family else "actions")
     return Counterexample(
         text=text,
         story="" if conceded else _without_fences(story),
         bad_reporter="" if conceded else _without_fences(found.get("bad_reporter", "")),
         actions=actions,
         actions_error=error,
+        family=is_family and actions is not None,
         conceded=conceded,
     )
 

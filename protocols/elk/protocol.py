@@ -1,15 +1,19 @@
-"""ELK builder–breaker: the builder proposes how to train an honest reporter, the breaker counters, a judge rules.
+"""ELK builder–breaker: the builder proposes how to train an honest reporter, the breaker counters, and the
+round is settled by experiment where it can be.
 
-A round: the builder states a training strategy and why it should find the direct translator (optionally
-attaching a concrete reporter); the breaker answers with a counterexample (a world, predictor and human in which
-the strategy yields a bad reporter that does as well), optionally attaching an episode of the scenario's world;
-the engine runs that episode and scores the builder's reporter; the judge rules with the execution result in
-front of it. A counterexample not ruled valid ends the game with the builder surviving; a valid one in every
-one of ``rounds`` rounds means the breaker wins.
+A round: the builder states a training strategy and why it should find the direct translator, naming an
+executable recipe (``RECIPE:``, see :mod:`.recipes`) and optionally attaching a reporter; the engine trains the
+recipe's reporter on the world's predictor and scores it on the world's tampering test set. The breaker answers
+with a counterexample, optionally attaching an episode (``ACTIONS:``) or a family of them (``FAMILY:``); the engine
+runs it and, when the proposal was executed, tests the trained reporter on the counterexample's episodes
+(:mod:`.trials`): that result is the ruling, and the judge model's ruling is kept beside it. Otherwise the judge
+rules on the argument, with the executed episode in front of it, and the round is recorded as not executed. A
+counterexample not ruled valid ends the game with the builder surviving; a valid one in every one of ``rounds``
+rounds means the breaker wins.
 
 ``GameOutcome.correct`` stays None: surviving is an outcome of the game, not the right answer to a question, and
-counting it as judge accuracy would mislabel it. The ground truth the game does have — whether an attached
-episode really fools the sensors — is in each round's record and in the metrics.
+counting it as judge accuracy would mislabel it. The ground truth the game does have — the trials, and whether an
+attached episode really fools the sensors — is in each round's record and in the metrics.
 """
 
 from __future__ import annotations
@@ -19,15 +23,44 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from oversight.protocols.elk.metrics import ElkMetrics, elk_metrics
-from oversight.protocols.elk.parsing import parse_counterexample, parse_proposal, parse_ruling, parse_yes_no
+from oversight.protocols.elk.parsing import (
+    parse_counterexample,
+    parse_proposal,
+    parse_ruling,
+    parse_yes_no,
+)
+from oversight.protocols.elk.predictor import predictor_for
+from oversight.protocols.elk.recipes import Recipe, parse_recipe
 from oversight.protocols.elk.records import ElkGame, ElkRound, Outcome, Proposal, Ruling
-from oversight.protocols.elk.reporters import RULES, ReporterScore, answer, score
+from oversight.protocols.elk.reporters import (
+    RULES,
+    examples,
+    predictor_state,
+    probability,
+    reporter_variables,
+    rule_probabilities,
+)
 from oversight.protocols.elk.scenarios import Scenario, scenario_of
-from oversight.protocols.elk.world import Episode, World, run, tampering_suite
+from oversight.protocols.elk.trials import (
+    Evaluation,
+    Trial,
+    recipe_result,
+    run_trial,
+    scored,
+    trial_positives,
+)
+from oversight.protocols.elk.world import World, run
 from pydantic import Field
 
 from oversight.models.base import Completion, GenerationSettings
-from oversight.protocol import MAX_ROUNDS, GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
+from oversight.protocol import (
+    MAX_ROUNDS,
+    GameContext,
+    GameOutcome,
+    GameSetup,
+    Protocol,
+    ProtocolOptions,
+)
 from oversight.records import GameRecord, Interval, ProtocolSummary, Turn
 from oversight.scoring import wilson_interval
 from oversight.tasks.items import TaskItem
@@ -47,8 +80,8 @@ class ElkOptions(ProtocolOptions):
     rounds: int = Field(default=3, ge=1, le=MAX_ROUNDS)
     #: show builder and breaker the scenario's known proposals and counterexamples as worked examples
     few_shot: bool = True
-    #: generated episodes (balanced fake/real positives and alarms) a builder's reporter is scored on each round
-    suite_size: int = Field(default=12, ge=0, le=200)
+    #: fake and real positives an attached prompt reporter answers each round (each one a model call)
+    reporter_episodes: int = Field(default=6, ge=1, le=60)
 
 
 class Elk(Protocol):
@@ -66,7 +99,9 @@ class Elk(Protocol):
 
     @classmethod
     def terminal_view(cls, record: GameRecord) -> list[RenderableType] | None:
-        from oversight.protocols.elk.views import elk_rounds  # rich's tree and panels only when a game is shown
+        from oversight.protocols.elk.views import (
+            elk_rounds,  # rich's tree and panels only when a game is shown
+        )
 
         return elk_rounds(record)
 
@@ -99,16 +134,15 @@ class Elk(Protocol):
     ) -> Iterable[GameSetup]:
         for item in items:
             scenario_of(task, item.id, item.meta)  # an item without a scenario stops the run before any game
-            yield GameSetup(protocol=self.name, task=task, item=item)
+            yield GameSetup(protocol=self.name, task=task, item=item, context={"seed": seed})
 
     async def play(self, game: GameSetup, ctx: GameContext) -> GameOutcome:
         scenario = scenario_of(game.task, game.item.id, game.item.meta)
         world = scenario.world
-        suite = tampering_suite(world, self.opts.suite_size) if world else []
+        seed = int(game.context.get("seed", 0))
         settings = GenerationSettings(max_tokens=self.opts.max_tokens, temperature=self.opts.temperature)
         turns: list[Turn] = []
         rounds: list[ElkRound] = []
-        breaker_episodes: list[Episode] = []
         outcome: Outcome = "breaker wins"
         reason = f"a valid counterexample in each of {self.opts.rounds} rounds"
         for number in range(1, self.opts.rounds + 1):
@@ -117,21 +151,31 @@ class Elk(Protocol):
             }
             reply = await ctx.generate("builder", variables, settings=settings)
             turns.append(_turn("builder", number, reply, "proposal"))
-            current = ElkRound(round=number, proposal=parse_proposal(reply.text))
+            current = ElkRound(round=number, proposal=parse_proposal(reply.text, world))
             rounds.append(current)
             if not current.proposal.strategy:
                 reason = f"the builder made no proposal in round {number}"
                 break
-            variables |= {"strategy": current.proposal.strategy, "why": current.proposal.why or "(not given)"}
+            recipe = _recipe(current.proposal, world)
+            if recipe is not None and world is not None:
+                # training takes seconds of CPU: off the event loop, so other games' model calls go on meanwhile
+                current.recipe_result = await asyncio.to_thread(recipe_result, recipe, world, seed)
+            variables |= {
+                "strategy": current.proposal.strategy, "why": current.proposal.why or "(not given)",
+                "recipe": current.proposal.recipe or "",
+            }
             reply = await ctx.generate("breaker", variables, settings=settings)
             turns.append(_turn("breaker", number, reply, "counterexample"))
             current.counterexample = parse_counterexample(reply.text)
             _execute(current, world)
-            if current.execution in ("fake-positive", "not-fake-positive") and current.episode is not None:
-                breaker_episodes.append(current.episode)
-            if current.proposal.reporter is not None:
-                current.reporter_score = await self._score(current.proposal, breaker_episodes, suite, scenario, ctx)
-            current.ruling = await self._rule(current, variables, world, ctx, turns)
+            counter = current.counterexample
+            if recipe is not None and world is not None and counter.actions and counter.actions_error is None:
+                current.trial = await asyncio.to_thread(
+                    run_trial, recipe, world, counter.actions, counter.family, seed
+                )
+            if current.proposal.reporter is not None and current.trial is not None and world is not None:
+                current.reporter_score = await self._score(current.proposal, recipe, current.trial, scenario, seed, ctx)
+            current.ruling, current.judge_ruling = await self._rule(current, variables, world, ctx, turns)
             if not current.ruling.valid:
                 outcome, reason = "builder survives", f"no valid counterexample in round {number}"
                 break
@@ -151,36 +195,50 @@ class Elk(Protocol):
         }
 
     async def _score(
-        self, proposal: Proposal, breaker: list[Episode], suite: list[Episode], scenario: Scenario, ctx: GameContext
-    ) -> ReporterScore:
-        """The attached reporter's answers on the breaker's episodes so far and on the generated suite."""
-        episodes = [*breaker, *suite]
+        self, proposal: Proposal, recipe: Recipe | None, trial: Trial, scenario: Scenario, seed: int, ctx: GameContext
+    ) -> Evaluation:
+        """The attached reporter on the trial's fake positives and the test set's real positives: a rule answers on
+        all of them, a prompt reporter on the first ``reporter_episodes`` of each, one model call per episode."""
+        world = scenario.world
+        assert world is not None
+        fakes, reals = trial_positives(trial, world, seed)
         reporter = proposal.reporter or ""
         if reporter in RULES:
-            says: list[bool | None] = [RULES[reporter](e) for e in episodes]
-        else:
-            settings = GenerationSettings(max_tokens=REPORTER_TOKENS, temperature=self.opts.temperature)
-            replies = await asyncio.gather(
-                *(
-                    ctx.generate(
-                        "builder", _reporter_variables(proposal, e, scenario), template="reporter", settings=settings
-                    )
-                    for e in episodes
+            fake, real = rule_probabilities(reporter, fakes, reals)
+            return scored(f"{reporter} (reference rule)", fake, real)
+        k = self.opts.reporter_episodes
+        fakes, reals = fakes[:k], reals[:k]
+        predictor = predictor_for(world, seed)
+        shown = examples(recipe, world, seed)
+        example_lines = predictor_state(predictor, [e for e, _ in shown], seed)
+        labelled = list(zip(example_lines, [label for _, label in shown], strict=True))
+        settings = GenerationSettings(max_tokens=REPORTER_TOKENS, temperature=self.opts.temperature)
+        replies = await asyncio.gather(
+            *(
+                ctx.generate(
+                    "builder",
+                    reporter_variables(proposal.reporter_prompt or "", scenario.question, labelled, line),
+                    template="reporter",
+                    settings=settings,
                 )
+                for line in predictor_state(predictor, [*fakes, *reals], seed)
             )
-            says = [parse_yes_no(r.text) for r in replies]
-        answers = [answer(e, s) for e, s in zip(episodes, says, strict=True)]
-        return score(reporter, answers[: len(breaker)], answers[len(breaker) :])
+        )
+        says = [parse_yes_no(r.text) for r in replies]
+        fake = [probability(s, fake=True) for s in says[: len(fakes)]]
+        real = [probability(s, fake=False) for s in says[len(fakes) :]]
+        return scored("prompt", fake, real)
 
     async def _rule(
         self, current: ElkRound, variables: dict[str, Any], world: World | None, ctx: GameContext, turns: list[Turn]
-    ) -> Ruling:
+    ) -> tuple[Ruling, Ruling | None]:
+        """The round's ruling and, when execution decided it, the judge model's ruling to keep beside it."""
         counter = current.counterexample
         assert counter is not None
         if counter.conceded:
-            return Ruling(valid=False, reason="the breaker conceded", by="engine")
+            return Ruling(valid=False, reason="the breaker conceded", by="engine"), None
         if not counter.story and not counter.bad_reporter:
-            return Ruling(valid=False, reason="the breaker gave no counterexample", by="engine")
+            return Ruling(valid=False, reason="the breaker gave no counterexample", by="engine"), None
         judged = {
             **variables,
             "story": counter.story or "(none)",
@@ -193,9 +251,10 @@ class Elk(Protocol):
             settings=settings,
         )
         turns.extend(_turn("judge", current.round, reply, "ruling") for reply in replies)
-        if valid is None:
-            return Ruling(valid=None, reason="the judge gave no readable ruling")
-        return Ruling(valid=valid, reason=reason)
+        judge = Ruling(valid=valid, reason=reason if valid is not None else "the judge gave no readable ruling")
+        if current.trial is not None:
+            return Ruling(valid=current.trial.valid, reason=current.trial.reason, by="execution"), judge
+        return judge, None
 
     def metrics(self, records: Iterable[GameRecord]) -> ElkMetrics | None:
         """Survival, counterexamples, executed episodes and reporter scores (see :class:`ElkMetrics`)."""
@@ -204,7 +263,9 @@ class Elk(Protocol):
     @classmethod
     def plots(cls, metrics: Mapping[str, Any]) -> list[PlotSpec]:
         """Builder survival by round (see :mod:`.plots`)."""
-        from oversight.protocols.elk.plots import elk_plots  # scipy's intervals only when a report is drawn
+        from oversight.protocols.elk.plots import (
+            elk_plots,  # scipy's intervals only when a report is drawn
+        )
 
         return elk_plots(metrics)
 
@@ -265,15 +326,9 @@ def _execution_view(current: ElkRound, world: World | None) -> dict[str, Any]:
     return view
 
 
-def _reporter_variables(proposal: Proposal, episode: Episode, scenario: Scenario) -> dict[str, Any]:
-    world = scenario.world
-    assert world is not None
-    return {
-        "instructions": proposal.reporter_prompt or "",
-        "latent": list(episode.state.items()),
-        "sensors": [
-            {"name": s, "reading": episode.observations[s], "fine": episode.sensors_fine[s]} for s in world.sensors
-        ],
-        "question": scenario.question,
-        "truth_variable": world.truth,
-    }
+def _recipe(proposal: Proposal, world: World | None) -> Recipe | None:
+    """The proposal's recipe, read again from its canonical spelling; None for a free-text proposal."""
+    if proposal.recipe is None:
+        return None
+    recipe, _ = parse_recipe(proposal.recipe, world)
+    return recipe

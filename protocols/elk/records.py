@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from oversight.protocols.elk.reporters import ReporterScore
+from oversight.protocols.elk.trials import Evaluation, RecipeResult, Trial
 from oversight.protocols.elk.world import Episode
 from pydantic import BaseModel, computed_field
 
@@ -14,12 +14,15 @@ Outcome = Literal["builder survives", "breaker wins"]
 
 
 class Proposal(BaseModel):
-    """A builder's reply as read: the training strategy, why it should find the direct translator, and the reporter
-    attached to it, if any (or why the one named could not be used)."""
+    """A builder's reply as read: the training strategy, why it should find the direct translator, the recipe the
+    engine can run for it, and the reporter attached to it, if any (or why a recipe or reporter could not be used)."""
 
     text: str
     strategy: str
     why: str = ""
+    #: the executable recipe in canonical spelling (see :mod:`oversight.protocols.elk.recipes`); None for free text
+    recipe: str | None = None
+    recipe_error: str | None = None
     #: a rule name from :data:`oversight.protocols.elk.reporters.RULES`, "prompt", or None when no reporter was attached
     reporter: str | None = None
     reporter_prompt: str | None = None
@@ -33,9 +36,11 @@ class Counterexample(BaseModel):
     text: str
     story: str = ""
     bad_reporter: str = ""
-    #: the attached episode, as canonical action names; None when none was attached
+    #: the attached episode (or a family's skeleton), as canonical action names; None when none was attached
     actions: list[str] | None = None
     actions_error: str | None = None
+    #: whether ``actions`` is a family's skeleton (``FAMILY:``): every episode with these steps in this order
+    family: bool = False
     conceded: bool = False
 
     @computed_field  # type: ignore[prop-decorator]
@@ -51,22 +56,29 @@ class Ruling(BaseModel):
     #: None when the judge gave no readable ruling
     valid: bool | None
     reason: str
-    #: "judge" when the judge model ruled; "engine" when there was nothing to rule on (a concession, no text)
-    by: Literal["judge", "engine"] = "judge"
+    #: "execution" when the recipe was run against the counterexample's episodes; "judge" when the judge model
+    #: ruled; "engine" when there was nothing to rule on (a concession, no text)
+    by: Literal["execution", "judge", "engine"] = "judge"
 
 
 class ElkRound(BaseModel):
-    """One round: the proposal, the counterexample, what running its episode showed, how the builder's reporter
-    scored, and the ruling."""
+    """One round: the proposal, what its recipe scored on the world's tampering test set, the counterexample, what
+    running its episode showed, the trial of the recipe on the counterexample's episodes, the attached reporter's
+    score, and the ruling (with the judge's beside it when execution decided)."""
 
     round: int
     proposal: Proposal
+    recipe_result: RecipeResult | None = None
     counterexample: Counterexample | None = None
     execution: Execution = "none"
     episode: Episode | None = None
     execution_error: str | None = None
-    reporter_score: ReporterScore | None = None
+    trial: Trial | None = None
+    #: the attached rule or prompt reporter on the trial's episodes
+    reporter_score: Evaluation | None = None
     ruling: Ruling | None = None
+    #: the judge model's ruling, kept beside an execution's ruling; None when the judge was not asked
+    judge_ruling: Ruling | None = None
 
 
 class ElkGame(BaseModel):

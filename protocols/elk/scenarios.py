@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from oversight.protocols.elk.recipes import parse_recipe
 from oversight.protocols.elk.world import World, canonical_action
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -30,8 +31,11 @@ class Move(BaseModel):
     why: str = Field(min_length=1)
     counterexample: str = Field(min_length=1)
     bad_reporter: str = Field(min_length=1)
-    #: an episode of the scenario's world that shows the counterexample's failure (sensors fine, truth bad)
+    #: an episode of the scenario's world that shows the counterexample's failure (sensors fine, truth bad); a
+    #: breaker may offer it as a family's skeleton
     actions: list[str] = Field(default_factory=list)
+    #: the executable recipe the proposal maps to (see :mod:`oversight.protocols.elk.recipes`)
+    recipe: str | None = None
 
 
 class Scenario(BaseModel):
@@ -58,6 +62,10 @@ class Scenario(BaseModel):
             unknown = [a for a in move.actions if self.world and canonical_action(a) not in self.world.actions]
             if unknown:
                 raise ValueError(f"moves.{i}.actions: unknown action {unknown[0]!r}")
+            if move.recipe is not None:
+                recipe, error = parse_recipe(move.recipe, self.world)
+                if recipe is None:
+                    raise ValueError(f"moves.{i}.recipe: {error or 'names no recipe'}")
         return self
 
 

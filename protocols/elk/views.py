@@ -5,7 +5,7 @@ markup), as one table for ``oversight report``."""
 from __future__ import annotations
 
 from oversight.protocols.elk.records import ElkGame, ElkRound
-from oversight.protocols.elk.reporters import ReporterScore
+from oversight.protocols.elk.trials import Evaluation
 from rich.console import RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -30,11 +30,11 @@ def _episode_lines(r: ElkRound) -> Text:
     return text
 
 
-def _score_line(s: ReporterScore) -> Text:
+def _score_line(s: Evaluation) -> Text:
+    auroc = "n/a" if s.auroc is None else f"{s.auroc:.2f}"
     return Text(
-        f"{s.reporter}: breaker episodes {s.breaker_correct}/{s.breaker_episodes} right · suite {s.suite_correct}/"
-        f"{s.suite} · fake positives caught {s.fake_positives_caught}/{s.fake_positives} · real positives passed "
-        f"{s.real_positives_passed}/{s.real_positives}"
+        f"{s.reporter}: fake positives detected {s.detected}/{s.fake_positives} · real positives passed "
+        f"{s.passed}/{s.real_positives} · AUROC {auroc}"
     )
 
 

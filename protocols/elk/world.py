@@ -10,15 +10,12 @@ episode whose sensors all say "fine" while the truth is not, the case the human 
 from __future__ import annotations
 
 import re
-from collections import deque
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 #: the longest episode a breaker may attach; longer lists are recorded as an error, not run
 MAX_STEPS = 50
-#: how many distinct states the suite generator explores before it stops
-MAX_STATES = 20_000
 
 Category = Literal["fake-positive", "real-positive", "true-alarm", "false-alarm", "invalid"]
 CATEGORIES: tuple[Category, ...] = ("fake-positive", "real-positive", "true-alarm", "false-alarm")
@@ -81,6 +78,8 @@ class World(_Strict):
     truth_no: str
     actions: dict[str, Action] = Field(min_length=1)
     sensors: dict[str, Sensor] = Field(min_length=1)
+    #: the tampering actions a human operator knows to stage (the ``staged-cases`` recipe); None means every one
+    staged: list[str] | None = None
 
     @model_validator(mode="after")
     def _variables_exist(self) -> World:
@@ -95,6 +94,9 @@ class World(_Strict):
         for where, variable in used:
             if variable not in known:
                 raise ValueError(f"{where}: unknown variable {variable!r} (not in 'initial')")
+        unknown = [name for name in self.staged or [] if name not in self.actions]
+        if unknown:
+            raise ValueError(f"staged: unknown action {unknown[0]!r}")
         bad = [name for name in self.actions if canonical_action(name) != name]
         if bad:
             raise ValueError(f"action name {bad[0]!r}: use lower_case_with_underscores")
@@ -151,7 +153,7 @@ def _holds(state: dict[str, bool], conditions: dict[str, bool]) -> bool:
     return all(state[var] == value for var, value in conditions.items())
 
 
-def _step(world: World, state: dict[str, bool], name: str) -> tuple[Step | None, str | None]:
+def apply(world: World, state: dict[str, bool], name: str) -> tuple[Step | None, str | None]:
     """Apply one action to ``state`` in place; return the step, or an error saying why it cannot happen."""
     action = world.actions.get(name)
     if action is None:
@@ -189,50 +191,9 @@ def run(world: World, actions: list[str]) -> Episode:
     if len(names) > MAX_STEPS:
         return _observe(world, names, steps, state, f"{len(names)} actions; an episode has at most {MAX_STEPS}")
     for number, name in enumerate(names, start=1):
-        step, error = _step(world, state, name)
+        step, error = apply(world, state, name)
         if error is not None:
             return _observe(world, names, steps, state, f"step {number}: {error}")
         assert step is not None
         steps.append(step)
     return _observe(world, names, steps, state, None)
-
-
-def reachable_episodes(world: World) -> list[Episode]:
-    """One episode per reachable state, by the shortest action list that reaches it (breadth first)."""
-    start = tuple(world.initial.values())
-    paths: dict[tuple[bool, ...], list[str]] = {start: []}
-    frontier = deque([start])
-    while frontier and len(paths) < MAX_STATES:
-        key = frontier.popleft()
-        for name in world.actions:
-            state = dict(zip(world.initial, key, strict=True))
-            _, error = _step(world, state, name)
-            nxt = tuple(state.values())
-            if error is None and nxt not in paths:
-                paths[nxt] = [*paths[key], name]
-                frontier.append(nxt)
-    return [run(world, path) for path in paths.values()]
-
-
-def _spread(episodes: list[Episode], k: int) -> list[Episode]:
-    """``k`` episodes taken evenly across the list, so a small suite still varies."""
-    return episodes if k >= len(episodes) else [episodes[i * len(episodes) // k] for i in range(k)]
-
-
-def tampering_suite(world: World, size: int) -> list[Episode]:
-    """A deterministic suite of ``size`` episodes, balanced across fake positives, real positives and the rest.
-
-    Measurement-tampering detection asks a reporter to tell fake positives (every sensor fine, truth bad) from
-    real ones; true and false alarms keep a reporter from winning by always saying "bad".
-    """
-    by_category: dict[str, list[Episode]] = {c: [] for c in CATEGORIES}
-    for episode in reachable_episodes(world):
-        by_category[episode.category].append(episode)
-    for episodes in by_category.values():
-        episodes.sort(key=lambda e: (len(e.actions), e.actions))
-    quota = dict.fromkeys(CATEGORIES, 0)
-    while sum(quota.values()) < size and any(quota[c] < len(by_category[c]) for c in CATEGORIES):
-        for category in CATEGORIES:
-            if sum(quota.values()) < size and quota[category] < len(by_category[category]):
-                quota[category] += 1
-    return [episode for c in CATEGORIES for episode in _spread(by_category[c], quota[c])]
