@@ -34,7 +34,10 @@ RUNS = {
         ("run", "ida", "--limit", "8", "--model", "scripted/oracle"),
         {"judge-accuracy-by-protocol", "ida-amplified-vs-direct", "ida-node-accuracy-by-depth"},
     ),
-    "elk": (("run", "elk", "--model", "scripted/elk"), {"elk-builder-survival"}),
+    "elk": (
+        ("run", "elk", "--model", "scripted/elk"),
+        {"elk-builder-survival", *(f"elk-recipe-auroc-{s}" for s in ("smartvault", "cold-chain", "patch-review"))},
+    ),
 }
 
 
@@ -170,11 +173,29 @@ def test_family_plots_read_their_metrics() -> None:
     # builders that survived in round 1 and round 2, and a breaker who broke all three rounds
     games = [{"item": "s", "winner": w, "rounds": r, "survived": 1, "valid": 0, "episodes": 0, "fooled": 0}
              for w, r in (("builder", 1), ("builder", 2), ("breaker", 3))]  # fmt: skip
+    # two recipes in one scenario (one of which trains no reporter) and one in another
+    recipes = [
+        {"scenario": scenario, "recipe": recipe, "rounds": 1, "auroc": auroc, "auroc_low": low, "auroc_high": high,
+         "detection": None, "passed": None, "truth_probe": 1.0, "human_simulator": 0.6, "trials": 1,
+         "valid_trials": 1, "error": None if auroc else "untrainable"}
+        for scenario, recipe, auroc, low, high in (("vault", "human-labels", 0.4, 0.3, 0.5),
+                                                   ("vault", "staged-cases", None, None, None),
+                                                   ("Odd Name!", "human-labels", 0.9, 0.8, 1.0))
+    ]
     elk = PROTOCOLS.get("elk").plots(
         {"games": 3, "builder_survival_rate": 2 / 3, "mean_rounds": 2.0, "valid_counterexamples": 3,
          "conceded_counterexamples": 0, "malformed_counterexamples": 0, "unreadable_rulings": 0, "episodes_run": 0,
-         "judge_agrees_with_execution": None, "by_game": games, "by_scenario": [], "episodes": [], "reporters": []}
+         "executed_rounds": 3, "judge_agrees_with_execution": None, "by_game": games, "by_scenario": [],
+         "episodes": [], "recipes": recipes, "reporters": []}
     )  # fmt: skip
+    assert [p.key for p in elk] == ["elk-builder-survival", "elk-recipe-auroc-vault", "elk-recipe-auroc-odd-name"]
     assert [(list(s.x), list(s.y)) for s in elk[0].series] == [([1, 2, 3], [1 / 3, 2 / 3, 2 / 3])]
+    assert [(s.label, list(s.x), list(s.y), s.intervals) for s in elk[1].series] == [
+        ("recipe's reporter", ["human-labels", "staged-cases"], [0.4, None], [(0.3, 0.5), None]),
+        ("truth probe", ["human-labels", "staged-cases"], [1.0, 1.0], None),
+        ("human simulator", ["human-labels", "staged-cases"], [0.6, 0.6], None),
+    ]
+    assert elk[2].title == "Detection AUROC by recipe · Odd Name!" and elk[2].kind == "bars"
+    assert [p.key for p in protocol_plots([("elk", spec) for spec in elk])] == [spec.key for spec in elk]
     for name in ("debate", "ida", "elk"):
         assert PROTOCOLS.get(name).plots({"schema_version": 99}) == []
