@@ -1,4 +1,5 @@
-"""Reading agents' replies in the ELK game, and scoring reporters against executed episodes."""
+"""Reading agents' replies in the ELK game: proposals and the recipe grammar, counterexamples with an episode or a
+family, rulings and a reporter's yes or no."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from oversight.protocols.elk.parsing import (
     parse_ruling,
     parse_yes_no,
 )
-from oversight.protocols.elk.reporters import RULES, answer, score
+from oversight.protocols.elk.recipes import Recipe, parse_recipe
 from oversight.protocols.elk.scenarios import library
-from oversight.protocols.elk.world import run, tampering_suite
 
+VAULT = next(s for s in library() if s.id == "smartvault").world
 TAMPERING = ["robber_enters", "place_screen", "take_diamond", "spoof_weight", "forge_door_log", "robber_leaves"]
 
 
@@ -50,6 +51,94 @@ def test_a_proposal_may_attach_a_rule_or_a_prompt_reporter() -> None:
     assert parse_proposal("STRATEGY: x\nREPORTER: none").reporter is None
     unlabelled = parse_proposal("Just train it on more data.")
     assert unlabelled.strategy == "Just train it on more data." and unlabelled.reporter is None
+    assert unlabelled.recipe is None and unlabelled.recipe_error is None
+
+
+def test_a_proposal_names_its_recipe_in_canonical_spelling_or_records_why_it_cannot() -> None:
+    proposal = parse_proposal(
+        "STRATEGY: stage the screen trick\nWHY: labels stay right\n"
+        "**Recipe:** Staged Cases + tricks=Place Screen + layer=upstream\nREPORTER: none",
+        VAULT,
+    )
+    assert proposal.strategy == "stage the screen trick"
+    assert (proposal.recipe, proposal.recipe_error) == ("staged-cases + layer=upstream + tricks=place_screen", None)
+    typo = parse_proposal("STRATEGY: x\nRECIPE: human-lables", VAULT)
+    assert typo.recipe is None and typo.recipe_error is not None and typo.recipe_error.startswith("unknown recipe")
+    prose = parse_proposal("STRATEGY: x\nRECIPE: train on what the guard says", VAULT)
+    assert (prose.recipe, prose.recipe_error) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("human-labels", "human-labels"),
+        ("Human Labels", "human-labels"),
+        ("`staged_cases`", "staged-cases"),
+        ("human-labels + L1=0.010", "human-labels + l1=0.01"),
+        ("human-labels + layer=upstream + l2=0.5", "human-labels + l2=0.5 + layer=upstream"),
+        ("human-labels + layer=all + l2=0.001", "human-labels + l2=0.001"),  # the default layer is left out
+        ("human-labels + depth=2", "human-labels + depth=2"),
+        ("staged-cases + tricks=place screen, Spoof-Weight", "staged-cases + tricks=place_screen,spoof_weight"),
+        ("assisted-labels + tricks_followed=2", "assisted-labels + tricks_followed=2"),
+        ("assisted-labels + tricks_followed=1", "assisted-labels"),  # the default
+        ("sensor-consistency.", "sensor-consistency"),
+    ],
+)
+def test_a_recipe_has_one_canonical_spelling(text: str, canonical: str) -> None:
+    recipe, error = parse_recipe(text, VAULT)
+    assert error is None and recipe is not None and recipe.text == canonical
+    assert parse_recipe(canonical, VAULT) == (recipe, None)  # the canonical spelling reads back as the same recipe
+
+
+def test_recipe_parameters_are_read_into_the_recipe() -> None:
+    recipe, _ = parse_recipe("staged-cases + l1=0.05 + layer=downstream + tricks=place_screen", VAULT)
+    assert recipe == Recipe(base="staged-cases", l1=0.05, layer="downstream", tricks=["place_screen"])
+    tree, _ = parse_recipe("human-labels + depth=3")
+    assert tree is not None and (tree.depth, tree.l1, tree.l2, tree.layer) == (3, None, None, "all")
+
+
+KNOWN = "(known: human-labels, staged-cases, assisted-labels, sensor-consistency)"
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("human-lables", f"unknown recipe 'human-lables' {KNOWN}"),
+        ("human lables + l1=0.1", f"unknown recipe 'human lables' {KNOWN}"),
+        ("human-labels + l1=0.01 + l2=0.01", "a recipe takes l1 or l2, not both"),
+        ("human-labels + depth=2 + l1=0.01", "depth= trains a tree, which takes no l1 or l2"),
+        ("human-labels + l1=abc", "recipe parameter 'l1=abc': not a number"),
+        ("human-labels + depth=2.5", "recipe parameter 'depth=2.5': not a number"),
+        ("human-labels + l1=-1", "recipe parameter l1: Input should be greater than 0"),
+        ("human-labels + depth=0", "recipe parameter depth: Input should be greater than or equal to 1"),
+        ("human-labels + l1", "recipe parameter 'l1': expected key=value"),
+        ("human-labels + layer=middle", "recipe parameter layer=middle: expected one of all, upstream, downstream"),
+        (
+            "human-labels + speed=1",
+            "unknown recipe parameter 'speed' (known: l1, l2, depth, layer, tricks, tricks_followed)",
+        ),
+        ("human-labels + tricks=place_screen", "tricks= applies to staged-cases only"),
+        ("human-labels + tricks_followed=3", "tricks_followed= applies to assisted-labels only"),
+        (
+            "staged-cases + tricks=place_screen,smash_camera",
+            "tricks: 'smash_camera' is not a tampering action "
+            "(known: place_screen, spoof_weight, place_replica, forge_door_log)",
+        ),
+    ],
+)
+def test_a_broken_recipe_gets_a_one_line_error(text: str, error: str) -> None:
+    assert parse_recipe(text, VAULT) == (None, error)
+    assert "\n" not in error
+
+
+@pytest.mark.parametrize("text", ["none", "n/a", "whatever works best", "Train on labels, then penalise size."])
+def test_a_value_that_names_no_recipe_is_free_text(text: str) -> None:
+    assert parse_recipe(text, VAULT) == (None, None)
+
+
+def test_tricks_are_checked_only_against_a_world() -> None:
+    recipe, error = parse_recipe("staged-cases + tricks=smash_camera")
+    assert error is None and recipe is not None and recipe.tricks == ["smash_camera"]
 
 
 def test_counterexamples_concessions_and_malformed_replies() -> None:
@@ -61,6 +150,22 @@ def test_counterexamples_concessions_and_malformed_replies() -> None:
     assert conceded.conceded and not conceded.malformed and conceded.story == ""
     rambling = parse_counterexample("I think the robber could cover the camera somehow.")
     assert rambling.malformed and rambling.story == "I think the robber could cover the camera somehow."
+
+
+def test_a_family_and_a_single_episode_are_told_apart() -> None:
+    story = "COUNTEREXAMPLE: the guard is fooled\nBAD REPORTER: the human simulator\n"
+    family = parse_counterexample(story + "FAMILY: robber_enters, place_screen, take_diamond")
+    assert family.family and family.actions == ["robber_enters", "place_screen", "take_diamond"]
+    single = parse_counterexample(story + "ACTIONS: robber_enters, place_screen, take_diamond")
+    assert not single.family and single.actions == ["robber_enters", "place_screen", "take_diamond"]
+    both = parse_counterexample(story + "ACTIONS: robber_enters\nFAMILY: robber_enters, take_diamond")
+    assert both.family and both.actions == ["robber_enters", "take_diamond"]  # a family is read first
+    fenced = parse_counterexample(story + 'Family:\n```json\n["Robber Enters", "take-diamond"]\n```')
+    assert fenced.family and fenced.actions == ["robber_enters", "take_diamond"]
+    empty = parse_counterexample(story + "FAMILY: none")
+    assert not empty.family and empty.actions is None and empty.actions_error is None
+    conceded = parse_counterexample("NO COUNTEREXAMPLE\nFAMILY: robber_enters")
+    assert conceded.conceded and not conceded.family and conceded.actions is None
 
 
 @pytest.mark.parametrize(
@@ -79,21 +184,3 @@ def test_rulings_are_read_forgivingly(text: str, valid: bool | None) -> None:
 
 def test_yes_and_no_answers() -> None:
     assert parse_yes_no("Yes.") is True and parse_yes_no("no") is False and parse_yes_no("maybe") is None
-
-
-def test_the_executed_episodes_tell_the_human_simulator_from_the_direct_translator() -> None:
-    """reads-sensors is fooled by every fake positive; reads-latent is not, and both pass real positives."""
-    world = next(s for s in library() if s.id == "smartvault").world
-    assert world is not None
-    breaker = [run(world, TAMPERING)]
-    suite = tampering_suite(world, 16)
-    scores = {
-        name: score(name, [answer(e, rule(e)) for e in breaker], [answer(e, rule(e)) for e in suite])
-        for name, rule in RULES.items()
-    }
-    sensors, latent = scores["reads-sensors"], scores["reads-latent"]
-    assert sensors.fake_positives == latent.fake_positives > 1
-    assert sensors.fake_positives_caught == 0 and latent.fake_positives_caught == latent.fake_positives
-    assert sensors.breaker_correct == 0 and latent.breaker_correct == 1
-    assert sensors.real_positives_passed == latent.real_positives_passed == latent.real_positives > 0
-    assert latent.suite_correct == latent.suite == 16 and sensors.suite_correct < 16

@@ -1,13 +1,17 @@
-"""The executable ELK worlds: SmartVault semantics, invalid actions, the scenario library and its fixtures."""
+"""The executable ELK worlds: SmartVault semantics, invalid actions, drawing episodes at random (ordinary nights,
+schemes, a counterexample's family), the scenario library and its fixtures."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import numpy as np
+from oversight.protocols.elk.recipes import parse_recipe
 from oversight.protocols.elk.reporters import RULES
+from oversight.protocols.elk.sampling import ATTEMPTS, HORIZON, family, ordinary, schemes, tampering_actions
 from oversight.protocols.elk.scenarios import Scenario, library, load_scenario_file
-from oversight.protocols.elk.world import CATEGORIES, World, run, tampering_suite
+from oversight.protocols.elk.world import CATEGORIES, Episode, World, run
 
 from oversight.errors import UserError
 from oversight.tasks import load_task
@@ -101,15 +105,75 @@ def test_the_library_retells_the_known_proposals_in_every_setting() -> None:
         ]
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_the_tampering_suite_is_balanced_and_deterministic(scenario: str) -> None:
+def test_every_known_move_names_a_recipe_in_its_canonical_spelling() -> None:
+    for scenario in SCENARIOS.values():
+        for move in scenario.moves:
+            assert move.recipe is not None, (scenario.id, move.name)
+            recipe, error = parse_recipe(move.recipe, scenario.world)
+            assert recipe is not None and error is None and recipe.text == move.recipe
+
+
+def test_the_tricks_are_the_actions_that_can_spoof_a_sensor(vault: World) -> None:
+    assert tampering_actions(vault) == ["place_screen", "spoof_weight", "place_replica", "forge_door_log"]
+    for scenario in SCENARIOS.values():
+        world = scenario.world
+        assert world is not None and world.staged is not None
+        assert set(world.staged) < set(tampering_actions(world))  # some trick is always beyond the operator
+
+
+def _world(scenario: str) -> World:
     world = SCENARIOS[scenario].world
     assert world is not None
-    suite = tampering_suite(world, 12)
-    assert len(suite) == 12
-    assert [e.actions for e in suite] == [e.actions for e in tampering_suite(world, 12)]
-    assert {e.category for e in suite} == set(CATEGORIES)
-    assert all(e.error is None for e in suite)
+    return world
+
+
+def _tricks(world: World, episode: Episode) -> set[str]:
+    return set(episode.actions) & set(tampering_actions(world))
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_ordinary_nights_use_no_trick_so_the_sensors_are_never_fooled(scenario: str) -> None:
+    world = _world(scenario)
+    nights = ordinary(world, np.random.default_rng(0), 300)
+    assert len(nights) == 300 and all(e.error is None and 1 <= len(e.actions) <= HORIZON for e in nights)
+    assert not any(_tricks(world, e) for e in nights)
+    assert not any(e.fake_positive for e in nights)
+    again = ordinary(world, np.random.default_rng(0), 300)
+    assert [e.actions for e in again] == [e.actions for e in nights]  # the seed decides every draw
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_schemes_make_tampering_common_and_show_every_kind_of_episode(scenario: str) -> None:
+    world = _world(scenario)
+    drawn = schemes(world, np.random.default_rng(0), 300)
+    assert all(e.error is None and len(e.actions) <= HORIZON for e in drawn)
+    assert {e.category for e in drawn} == set(CATEGORIES)
+    assert sum(bool(_tricks(world, e)) for e in drawn) > 150
+    staged = world.staged or []
+    only_staged = schemes(world, np.random.default_rng(0), 100, tricks=staged)
+    assert set().union(*(_tricks(world, e) for e in only_staged)) <= set(staged)
+
+
+def _in_order(actions: list[str], skeleton: list[str]) -> bool:
+    steps = iter(actions)
+    return all(step in steps for step in skeleton)
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_a_family_draws_valid_episodes_that_keep_the_skeleton_in_order(scenario: str) -> None:
+    world = _world(scenario)
+    skeleton = SCENARIOS[scenario].moves[0].actions
+    members, tried = family(world, skeleton, np.random.default_rng(1), 10)
+    assert len(members) == 10 and tried >= 10
+    assert all(e.error is None and _in_order(e.actions, skeleton) for e in members)
+    assert all(len(e.actions) <= max(HORIZON, len(skeleton)) for e in members)
+    assert len({tuple(e.actions) for e in members}) > 1  # other actions come in between the steps
+    again, _ = family(world, skeleton, np.random.default_rng(1), 10)
+    assert [e.actions for e in again] == [e.actions for e in members]
+
+
+def test_an_unsatisfiable_family_comes_back_empty_after_a_bounded_search(vault: World) -> None:
+    assert family(vault, ["robber_enters", "dance"], np.random.default_rng(0), 5) == ([], ATTEMPTS * 5)
 
 
 def test_the_scenario_task_has_one_open_ended_item_per_scenario() -> None:
@@ -165,6 +229,11 @@ def test_a_scenario_file_is_checked_field_by_field(tmp_path: Path) -> None:
         load_scenario_file(_write(tmp_path, "tiny", MINIMAL.replace('why = "w"\n', "")))
     with pytest.raises(UserError, match=r"tiny\.toml: moves\.0\.actions: unknown action 'brake_it'"):
         load_scenario_file(_write(tmp_path, "tiny", MINIMAL.replace('actions = ["break_it"]', 'actions = ["brake_it"]')))
+    with_recipe = lambda recipe: MINIMAL.replace("actions = [", f'recipe = "{recipe}"\nactions = [')  # noqa: E731
+    with pytest.raises(UserError, match=r"tiny\.toml: moves\.0\.recipe: unknown recipe 'human-lables' \(known: "):
+        load_scenario_file(_write(tmp_path, "tiny", with_recipe("human-lables")))
+    with pytest.raises(UserError, match=r"tiny\.toml: moves\.0\.recipe: names no recipe"):
+        load_scenario_file(_write(tmp_path, "tiny", with_recipe("whatever works")))
     with pytest.raises(UserError, match=r"other\.toml: field 'id': 'tiny' should match the file name 'other'"):
         load_scenario_file(_write(tmp_path, "other", MINIMAL))
     with pytest.raises(UserError, match=r"tiny\.toml: not valid TOML"):

@@ -31,6 +31,6 @@ def test_ida_and_elk_on_a_local_model(workdir: Path) -> None:
     assert ida.returncode == 0, ida.stderr
     assert all(r["status"] == "complete" and r["meta"]["tree"] for r in read_lines(workdir / "ida" / "transcripts.jsonl"))
     elk = oversight("run", "elk", "--limit", "1", "--rounds", "1", "--model", MODEL, "--set", "max_tokens=60",
-                    "--set", "suite_size=4", "--out", "elk")
+                    "--set", "reporter_episodes=2", "--out", "elk")
     assert elk.returncode == 0, elk.stderr
     assert all(r["status"] == "complete" and r["meta"]["rounds"] for r in read_lines(workdir / "elk" / "transcripts.jsonl"))

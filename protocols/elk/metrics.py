@@ -208,7 +208,7 @@ class _Rounds:
     """Counts over every round of every game."""
 
     def __init__(self) -> None:
-        self.rounds = self.conceded = self.malformed = self.unreadable = self.executed = self.agreed = 0
+        self.rounds = self.conceded = self.malformed = self.unreadable = self.settled = self.executed = self.agreed = 0
         #: counterexamples by what executing their episode showed
         self.executions: Counter[str] = Counter()
         #: (scenario, recipe) → its rounds, test-set result and trials
@@ -221,7 +221,10 @@ class _Rounds:
         self.rounds += 1
         self.conceded += bool(r.counterexample and r.counterexample.conceded)
         self.malformed += bool(r.counterexample and r.counterexample.malformed)
-        self.unreadable += bool(r.ruling and r.ruling.valid is None)
+        # the judge's own ruling counts too when execution decided the round
+        self.unreadable += any(ruling is not None and ruling.valid is None for ruling in (r.ruling, r.judge_ruling))
+        # a trial settles the round unless the engine ruled first (a reply with an episode but no counterexample)
+        self.settled += bool(r.trial is not None and r.ruling and r.ruling.by == "execution")
         if r.proposal.recipe is not None and r.recipe_result is not None:
             recipe = self.recipes[(scenario, r.proposal.recipe)]
             recipe.rounds += 1
@@ -297,7 +300,7 @@ class _ElkCounts:
             malformed_counterexamples=rounds.malformed,
             unreadable_rulings=rounds.unreadable,
             episodes_run=sum(rounds.executions[e] for e in _RUN),
-            executed_rounds=sum(r.trials for r in rounds.recipes.values()),
+            executed_rounds=rounds.settled,
             judge_agrees_with_execution=rate(rounds.agreed, rounds.executed),
             by_game=self.by_game,
             by_scenario=[s.row(name) for name, s in sorted(self.scenarios.items())],

@@ -40,7 +40,9 @@ import numpy as np
 from oversight.protocols.elk.predictor import LAYERS, Layer, Predictor, predictor_for
 from oversight.protocols.elk.sampling import ordinary, schemes, tampering_actions
 from oversight.protocols.elk.world import Episode, World, canonical_action
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+
+from oversight.errors import first_error
 
 Base = Literal["human-labels", "staged-cases", "assisted-labels", "sensor-consistency"]
 BASES: tuple[Base, ...] = ("human-labels", "staged-cases", "assisted-labels", "sensor-consistency")
@@ -86,7 +88,10 @@ def parse_recipe(value: str, world: World | None = None) -> tuple[Recipe | None,
     parts = [p.strip().strip("`'\".").strip() for p in value.strip().split("+")]
     base = re.sub(r"[\s_]+", "-", parts[0].lower())
     if base not in BASES:
-        if re.fullmatch(r"[a-z]+(?:-[a-z]+)+", base):
+        # a lone hyphenated name ("human-lables"), or any name given key=value parameters, was meant as a recipe;
+        # words alone ("whatever works best") are a free-text proposal
+        named = re.fullmatch(r"[a-z]+(?:[-_][a-z]+)+", parts[0].lower())
+        if named or any(_PARAM.match(part.lower()) for part in parts[1:]):
             return None, f"unknown recipe {parts[0]!r} (known: {', '.join(BASES)})"
         return None, None
     fields: dict[str, Any] = {"base": base}
@@ -111,8 +116,12 @@ def parse_recipe(value: str, world: World | None = None) -> tuple[Recipe | None,
             return None, f"recipe parameter {part!r}: not a number"
     try:
         recipe = Recipe.model_validate(fields)
-    except ValueError as exc:
-        return None, f"recipe {value.strip()!r}: {str(exc).splitlines()[-1].strip()}"
+    except ValidationError as exc:
+        return None, f"recipe parameter {first_error(exc)}"
+    if recipe.tricks is not None and recipe.base != "staged-cases":
+        return None, "tricks= applies to staged-cases only"
+    if "tricks_followed" in fields and recipe.base != "assisted-labels":
+        return None, "tricks_followed= applies to assisted-labels only"
     if recipe.l1 is not None and recipe.l2 is not None:
         return None, "a recipe takes l1 or l2, not both"
     if recipe.depth is not None and (recipe.l1 is not None or recipe.l2 is not None):

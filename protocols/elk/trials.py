@@ -182,8 +182,10 @@ def run_trial(recipe: Recipe, world: World, skeleton: list[str], is_family: bool
     builder = evaluate(reporter, fakes, reals)
     share = rate(len(fakes), len(episodes))
     if share is None or share < FAKE_SHARE:
-        shown = "no valid episode" if share is None else f"{len(fakes)} of {len(episodes)} episodes"
-        valid, reason = False, f"only {shown} fool every sensor while the truth is bad (needs {FAKE_SHARE:.0%})"
+        shown = "none of its episodes could run" if share is None else (
+            f"only {len(fakes)} of {len(episodes)} episodes fool every sensor while the truth is bad"
+        )
+        valid, reason = False, f"{shown} (needs {FAKE_SHARE:.0%} fake positives)"
     elif not builder.holds:
         valid, reason = True, (
             f"the reporter detects {builder.detected}/{builder.fake_positives} fake positives and passes "
