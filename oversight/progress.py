@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from oversight.models.retry import RetryStats
@@ -55,7 +56,11 @@ class RunProgress:
             # rich's progress bar is slow to import and only drawn on a terminal
             from rich.console import Console
             from rich.progress import (
-                BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
             )
 
             self._progress = Progress(
@@ -128,6 +133,14 @@ class RunProgress:
         self._say(f"{spec} ready in {seconds:.1f} s")
         if self._progress is not None:
             self._progress.update(self._task, description=self.label, **self._fields())
+
+    def distilling(self, role: str, rows: int, iteration: int) -> None:
+        """Say that the role's model is being fine-tuned (or its rows exported) on an iteration's rows."""
+        self._say(f"distilling iteration {iteration}: {rows} rows for the {role}")
+
+    def exported(self, path: Path) -> None:
+        """Say where the exported rows are and that the run stops until a fine-tuned model continues it."""
+        self._say(f"wrote {path}: fine-tune on it, then rerun with the role bound to the fine-tuned model")
 
     def called(self) -> None:
         """Count a call a model answered, for the estimate of what is left."""

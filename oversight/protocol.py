@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from oversight.errors import UserError
 from oversight.metrics import ProtocolMetrics
 from oversight.models.base import Completion, GenerationSettings
 from oversight.models.pool import ModelPool
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
     from oversight.judges import Judge, JudgeView
     from oversight.plots import PlotSpec
+    from oversight.training import Distillation
     from oversight.views import ReportView
 from oversight.tasks.items import TaskItem
 
@@ -208,6 +210,12 @@ class GameContext:
                 return reading, replies
 
 
+class ExportUnsupported(UserError):
+    """A protocol asked for training data it cannot give (pairs from a one-speaker game, a winner in ``ida``):
+    ``oversight export`` leaves its games out with this line as a note, or stops with it when no protocol of the
+    run can give any."""
+
+
 class Protocol(ABC):
     name: ClassVar[str]
     #: the roles a game needs; each is bound to a model spec
@@ -320,3 +328,32 @@ class Protocol(ABC):
     def artifacts(self, records: Iterable[GameRecord]) -> dict[str, list[dict[str, Any]]]:
         """Extra JSONL files for the run folder, by file name (e.g. distilled training pairs), from one pass."""
         return {}
+
+    def sft_rows(
+        self, records: Iterable[GameRecord], *, role: str | None, keep: str, passages: Mapping[str, str]
+    ) -> Iterable[dict[str, Any]]:
+        """Chat rows for ``oversight export --format sft``: ``{"messages": [system, user, assistant], ...}`` for the
+        turns of ``role`` (None: the protocol's default rows) kept by ``keep`` (``winner``, ``loser``, ``correct`` or
+        ``all``), from ``records`` (this protocol's complete games, a stream read once). The prompt is rebuilt in
+        the layout of :func:`oversight.export.chat_prompt` from what the role could see; ``passages`` maps item ids
+        to passages, which records do not keep. Raise :class:`ExportUnsupported` before the first row for what the
+        protocol cannot give; by default it gives nothing."""
+        raise ExportUnsupported(f"{self.name} games give no chat rows")
+
+    def preference_pairs(
+        self, records: Iterable[GameRecord], *, keep: str, passages: Mapping[str, str]
+    ) -> Iterable[dict[str, Any]]:
+        """Preference pairs for ``oversight export --format dpo``: ``{"prompt": [...], "chosen": [assistant],
+        "rejected": [assistant], ...}``, one prompt answered twice, kept by ``keep`` (``correct`` or ``all``); as
+        :meth:`sft_rows` otherwise. By default there are none (:class:`ExportUnsupported`)."""
+        raise ExportUnsupported(f"{self.name} games give no preference pairs")
+
+    def check_roles(self, roles: Mapping[str, str]) -> None:
+        """Raise :class:`~oversight.errors.UserError` (one line) when the models bound to the roles cannot serve
+        this protocol's options (e.g. a model that cannot be fine-tuned when the options say to fine-tune it);
+        called before anything runs."""
+
+    def distillation(self, phase: int, records: Sequence[GameRecord]) -> Distillation | None:
+        """What to distil after ``phase`` from its complete games (``records``), for the next phase; None: nothing.
+        The engine trains (or exports) and rebinds the role for the phases after."""
+        return None

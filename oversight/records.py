@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, computed_field
 
 from oversight.models.base import Usage
+from oversight.training.request import DistillationRecord
 
 SCHEMA_VERSION = 1
 
@@ -146,6 +147,8 @@ class RunManifest(BaseModel):
     games: GameCounts | None = None
     #: for a re-judged run: the run folder whose games it judged again
     source_run: str | None = None
+    #: what was distilled between phases (fine-tuned adapters, exported rows), in order
+    distillations: list[DistillationRecord] = Field(default_factory=list)
 
 
 class UsageTotals(BaseModel):
@@ -207,3 +210,5 @@ class RunSummary(BaseModel):
     ratings: dict[str, Any] | None = None
     usage_by_role: dict[str, UsageTotals]
     usage_by_model: dict[str, UsageTotals]
+    #: what was distilled between phases (fine-tuned adapters with their loss curves, exported rows)
+    distillations: list[DistillationRecord] = Field(default_factory=list)

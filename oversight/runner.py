@@ -363,6 +363,7 @@ async def execute_plan(
     lock: RunLock | None = None
     try:
         for matchup in run.matchups:
+            matchup.protocol.check_roles(matchup.roles)
             for spec in matchup.model_specs():
                 remember_url_credentials(spec)
                 pool.backend(spec)  # unknown providers and policies fail here, before anything is written
@@ -390,6 +391,7 @@ async def execute_plan(
         writer = TranscriptWriter(folder.transcripts_path)
         planned: set[str] = set()
         status: Outcome = "interrupted"
+        exported = False
         try:
             for phase in range(phases):
                 # later phases read what earlier ones produced (only of protocols that play them); the first, nothing
@@ -411,6 +413,9 @@ async def execute_plan(
                 todo.clear()
                 if status == "interrupted":
                     break
+                if phase + 1 < phases and await _distil_after(phase, run, folder, planned, manifest, progress):
+                    exported = True  # the later phases wait for a model fine-tuned elsewhere
+                    break
         except FatalRunError as exc:
             manifest.status, manifest.error = "aborted", redact(str(exc))
             raise
@@ -426,9 +431,12 @@ async def execute_plan(
             summary = _summarise(folder, run, planned, max(expected, len(planned)), results if summarise else None)
             if summarise is not None:
                 summarise(summary, results)
+            summary.distillations = manifest.distillations
             folder.write_summary(summary)
             if manifest.status != "aborted":
                 manifest.status = run_status(status, summary)
+                if exported and manifest.status == "complete":
+                    manifest.status = "incomplete"
             manifest.games = GameCounts(
                 planned=summary.games, complete=summary.complete, failed=summary.failed, pending=summary.pending
             )
@@ -437,9 +445,38 @@ async def execute_plan(
         await pool.aclose()
         if lock is not None:
             lock.release()
-    return RunResult(
-        folder=folder, status=run_status(status, summary), summary=summary, manifest=manifest, played=progress.played
-    )
+    return RunResult(folder=folder, status=manifest.status, summary=summary, manifest=manifest, played=progress.played)
+
+
+async def _distil_after(
+    phase: int, run: RunPlan, folder: RunFolder, planned: set[str], manifest: RunManifest, progress: RunProgress
+) -> bool:
+    """Carry out what each matchup's protocol asks to distil from ``phase`` (rebinding its roles for the phases
+    after) and record it in the manifest; True when an export means the run stops here."""
+    from oversight.training.step import distil
+
+    stop = False
+    index = folder.index()
+    for matchup in run.matchups:
+        if matchup.protocol.phases <= phase + 1:
+            continue
+        records = [
+            r for r in folder.records_at(index.offsets_of({matchup.protocol.name}, planned))
+            if r.phase == phase and r.players == matchup.players and r.status == "complete"
+        ]
+        request = matchup.protocol.distillation(phase, records)
+        if request is None:
+            continue
+        progress.distilling(request.role, len(request.rows), phase + 1)
+        record = await distil(request, matchup.roles, folder.path)
+        manifest.distillations = [
+            d for d in manifest.distillations if (d.phase, d.role) != (record.phase, record.role)
+        ] + [record]
+        folder.write_manifest(manifest)
+        if record.method == "export":
+            progress.exported(folder.path / record.path)
+            stop = True
+    return stop
 
 
 def _summarise(

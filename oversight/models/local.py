@@ -9,12 +9,16 @@ outputs equal one-at-a-time outputs (each row is cut at its own end of sequence 
 A batch that runs out of memory halves the batch size, and its calls are tried again, with backoff, as every
 backend's transient failures are (:mod:`oversight.models.reliable`); any other failure fails its calls. torch
 and transformers are imported on first use, on the worker thread.
+
+``?adapter=FOLDER`` loads a LoRA adapter (peft's format, e.g. a run's ``distilled-K/``) onto the model and merges
+it into the weights; the adapter's weights are part of the model's identity in the response cache.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import importlib.util
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -73,13 +77,73 @@ def _out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(m in str(exc) for m in _OOM_MESSAGES)
 
 
+def resolve_weights(name: str) -> tuple[Path, str | None, dict[str, Any]]:
+    """A ``local/`` model name as (folder, GGUF file name or None, identity for the response cache); UserError
+    for a name that is no folder, GGUF file or alias."""
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        return folder, None, {"path": str(folder.resolve())}
+    if name not in ALIASES and not folder.is_file():
+        raise UserError(f"{folder}: no such model folder or GGUF file, nor a model alias ({', '.join(ALIASES)})")
+    gguf = resolve_gguf(name)  # a corrupt alias or a file that is not GGUF: fail before the run starts
+    alias = ALIASES.get(name)
+    identity = {"sha256": alias.sha256} if alias else {"path": str(gguf.resolve()), "size": gguf.stat().st_size}
+    return gguf.parent, gguf.name, identity
+
+
+def adapter_folder(spec: ModelSpec) -> Path | None:
+    """The LoRA adapter folder a spec names with ``?adapter=``; UserError when it holds no adapter."""
+    if "adapter" not in spec.params:
+        return None
+    folder = Path(spec.params["adapter"]).expanduser()
+    if not (folder / "adapter_config.json").is_file():
+        raise UserError(f"model spec {spec.raw!r}: {folder} holds no LoRA adapter (no adapter_config.json)")
+    return folder
+
+
+def adapter_identity(folder: Path) -> str:
+    """sha256 of the adapter's weights and config: two adapters never share cached responses."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("adapter_*")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def load_pretrained(folder: Path, gguf_file: str | None) -> tuple[Any, Any]:
+    """(tokenizer, model) from local files only, on CUDA in half precision when present, else the CPU in float32;
+    FatalRunError with one line when transformers cannot load them or the tokenizer has no chat template."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # the run's own progress line says what is loading
+    cuda = torch.cuda.is_available()
+    dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
+    # local_files_only: a folder or file on disk, never the model hub
+    kwargs: dict[str, Any] = {"local_files_only": True}
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    where = folder / gguf_file if gguf_file else folder
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs)
+    except Exception as exc:  # whatever transformers raises for a bad model, the run gets one line
+        reason = next(iter(str(exc).splitlines()), type(exc).__name__)
+        raise FatalRunError(f"{where}: transformers could not load this model: {reason}") from None
+    if not tokenizer.chat_template:
+        raise FatalRunError(f"{where}: the tokenizer has no chat template, so chat messages cannot be encoded")
+    return tokenizer, model.to("cuda" if cuda else "cpu")
+
+
 class LocalBackend(ModelBackend):
     """A model run by HuggingFace transformers in this process, with requests from concurrent games batched."""
 
     slow_start: ClassVar[bool] = True
 
     provider: ClassVar[str] = "local"
-    known_params: ClassVar[frozenset[str]] = frozenset({"batch"})
+    known_params: ClassVar[frozenset[str]] = frozenset({"batch", "adapter"})
     min_timeout: ClassVar[float] = LOCAL_MIN_TIMEOUT
 
     def __init__(self, spec: ModelSpec, options: BackendOptions) -> None:
@@ -90,17 +154,10 @@ class LocalBackend(ModelBackend):
                 f"model spec {spec.raw!r}: the local backend needs {', '.join(missing)} "
                 "(pip install torch==2.13.0 transformers gguf accelerate)"
             )
-        folder = Path(spec.name).expanduser()
-        if folder.is_dir():
-            self.folder, self.gguf_file = folder, None
-            identity: dict[str, Any] = {"path": str(folder.resolve())}
-        elif spec.name not in ALIASES and not folder.is_file():
-            raise UserError(f"{folder}: no such model folder or GGUF file, nor a model alias ({', '.join(ALIASES)})")
-        else:
-            gguf = resolve_gguf(spec.name)  # a corrupt alias or a file that is not GGUF: fail before the run starts
-            self.folder, self.gguf_file = gguf.parent, gguf.name
-            alias = ALIASES.get(spec.name)
-            identity = {"sha256": alias.sha256} if alias else {"path": str(gguf.resolve()), "size": gguf.stat().st_size}
+        self.folder, self.gguf_file, identity = resolve_weights(spec.name)
+        self.adapter = adapter_folder(spec)
+        if self.adapter is not None:
+            identity["adapter"] = adapter_identity(self.adapter)
         self.max_batch = spec.positive("batch", int, min(options.max_connections, MAX_BATCH))
         self._identity = {"provider": self.provider, "model": spec.name, **identity, "runtime": f"transformers {version('transformers')}"}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oversight-local")
@@ -148,33 +205,19 @@ class LocalBackend(ModelBackend):
         return f"generation failed: {type(exc).__name__}: {exc}"
 
     def _load(self) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+        tokenizer, model = load_pretrained(self.folder, self.gguf_file)
+        if self.adapter is not None:
+            from peft import PeftModel
 
-        hf_logging.set_verbosity_error()
-        cuda = torch.cuda.is_available()
-        dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
-        # local_files_only: a folder or file on disk, never the model hub
-        kwargs: dict[str, Any] = {"local_files_only": True}
-        if self.gguf_file:
-            kwargs["gguf_file"] = self.gguf_file
-        where = self.folder / self.gguf_file if self.gguf_file else self.folder
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(self.folder, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(self.folder, dtype=dtype, **kwargs)
-        except Exception as exc:  # whatever transformers raises for a bad model, the run gets one line
-            reason = next(iter(str(exc).splitlines()), type(exc).__name__)
-            raise FatalRunError(f"{where}: transformers could not load this model: {reason}") from None
-        if not tokenizer.chat_template:
-            raise FatalRunError(f"{where}: the tokenizer has no chat template, so chat messages cannot be encoded")
+            # merged into the weights: generation then runs at the base model's speed
+            model = PeftModel.from_pretrained(model, str(self.adapter)).merge_and_unload()
         eos = model.generation_config.eos_token_id
         if eos is None:
             eos = tokenizer.eos_token_id
         self._eos = set(eos) if isinstance(eos, list) else {eos}
         self._pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self._eos)
         self._tokenizer = tokenizer
-        self._model = model.to("cuda" if cuda else "cpu").eval()
+        self._model = model.eval()
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -306,4 +349,4 @@ class LocalBackend(ModelBackend):
         self._model = self._tokenizer = None
 
 
-__all__ = ["LocalBackend"]
+__all__ = ["LocalBackend", "adapter_folder", "load_pretrained", "resolve_weights"]
