@@ -2,13 +2,18 @@
 
 ``metrics`` gives accuracy of the amplified tree and of the direct answer by iteration and difficulty (95% Wilson
 intervals, as ``[low, high]``), calls and tokens per amplified item (a direct answer is one call), accuracy of
-tree nodes by depth (where exact answers are known: how errors travel up), and counts of memo hits, forced
-answers and unreadable replies.
+tree nodes by depth (where exact answers are known: how errors travel up), counts of memo hits, forced and
+delegated answers and unreadable replies, and what distillation did: the learner's direct accuracy on held-out
+items against items it was trained on, iteration by iteration, beside the amplified accuracy it is taught from
+and the pairs it was taught.
 
 Distillation: every complete amplified tree gives (question, answer) pairs — its root and every node that
-decomposed, once per question. ``distilled-K.jsonl`` holds them as SFT chat rows (``{"messages": [...]}``) for
-iteration K; ``distilled-pairs.jsonl`` the same pairs with where they came from and whether they were right.
-:class:`ExampleIndex` picks the most similar pairs (TF-IDF cosine) as the next iteration's in-context examples.
+decomposed, once per question (held-out items' trees and the others' apart). ``distilled-K.jsonl`` holds iteration
+K's pairs of items not held out as SFT chat rows (``{"messages": [...]}``, the answerer's prompt as the built-in
+template writes it, then ``ANSWER: <answer>``): the rows ``distill=lora`` / ``export`` train on.
+``distilled-pairs.jsonl`` holds every pair with where it came from, whether it was right and whether its item is
+held out. :class:`ExampleIndex` picks the most similar pairs (TF-IDF cosine) as the next iteration's in-context
+examples.
 """
 
 from __future__ import annotations
@@ -18,16 +23,19 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from oversight.metrics import ProtocolMetrics
+from oversight.prompts import PromptLibrary
 from oversight.records import GameRecord
 from oversight.scoring import wilson_interval
 from oversight.tasks.decomposable import canonical_question
 
-SFT_SYSTEM = "Answer the question. Reply with one line: ANSWER: <the answer>"
+#: the template whose prompt the SFT rows put before the answer: the learner's, as it is asked in the games
+SFT_TEMPLATE = "ida/answerer.j2"
 _TOKEN = re.compile(r"[a-z]+|\d+|[^\sa-z\d]")
 
 
@@ -36,22 +44,38 @@ def mode_of(record: GameRecord) -> str:
     return str(record.meta.get("mode") or ("direct" if record.sample == 1 else "amplified"))
 
 
+def held_out_of(record: GameRecord) -> bool:
+    """Whether the record's item is held out of distillation (``meta["held_out"]``; no: a record from before)."""
+    return bool(record.meta.get("held_out"))
+
+
 # -- distillation ----------------------------------------------------------------------------------------------
-def distilled_pairs(records: Iterable[GameRecord]) -> list[dict[str, Any]]:
-    """(question, amplified answer) pairs of the complete amplified trees, in record order, once per question."""
-    pairs: list[dict[str, Any]] = []
-    seen: set[tuple[int, str]] = set()
-    for record in records:
-        if record.status != "complete" or mode_of(record) != "amplified":
+def _pair_nodes(record: GameRecord, seen: set[tuple[int, bool, str]]) -> Iterable[dict[str, Any]]:
+    """The tree nodes of a record that give distilled pairs not given yet (``seen`` is updated): the root and the
+    nodes that decomposed, with an answer, of a complete amplified tree. Held-out items' questions and the others'
+    are counted apart, so the pairs of the items not held out are the same whether or not the others are read."""
+    if record.status != "complete" or mode_of(record) != "amplified":
+        return
+    held_out = held_out_of(record)
+    for node in record.meta.get("tree", []):
+        is_root = node.get("parent") is None
+        if node.get("answer") is None or not (is_root or node.get("mode") == "decomposed"):
             continue
-        for node in record.meta.get("tree", []):
+        key = (record.phase, held_out, canonical_question(node["question"]))
+        if key in seen:
+            continue
+        seen.add(key)
+        yield node
+
+
+def distilled_pairs(records: Iterable[GameRecord]) -> list[dict[str, Any]]:
+    """(question, amplified answer) pairs of the complete amplified trees, in record order, once per question (per
+    iteration, held-out items and the others apart), each saying whether its item is held out."""
+    pairs: list[dict[str, Any]] = []
+    seen: set[tuple[int, bool, str]] = set()
+    for record in records:
+        for node in _pair_nodes(record, seen):
             is_root = node.get("parent") is None
-            if node.get("answer") is None or not (is_root or node.get("mode") == "decomposed"):
-                continue
-            key = (record.phase, canonical_question(node["question"]))
-            if key in seen:
-                continue
-            seen.add(key)
             pairs.append({
                 "iteration": record.phase + 1,
                 "item_id": record.item_id,
@@ -63,17 +87,29 @@ def distilled_pairs(records: Iterable[GameRecord]) -> list[dict[str, Any]]:
                 "answer": node["answer"],
                 "exact": node.get("exact"),
                 "correct": node.get("correct"),
+                "held_out": held_out_of(record),
             })
     return pairs
 
 
+@lru_cache(maxsize=1)
+def _builtin_prompts() -> PromptLibrary:
+    return PromptLibrary()
+
+
+def answerer_prompt(question: str) -> list[dict[str, str]]:
+    """The messages the answerer is asked ``question`` with in a game, without in-context examples, from the
+    built-in template (a run's own ``--prompts`` folder is not known here)."""
+    messages = _builtin_prompts().render(SFT_TEMPLATE, {"question": question, "examples": [], "retry": False})
+    return [{"role": m.role, "content": m.content} for m in messages]
+
+
 def sft_row(pair: dict[str, Any]) -> dict[str, Any]:
-    """A distilled pair as an SFT chat row: the fixed system prompt, the question, and ``ANSWER: <answer>`` as the
-    assistant's reply."""
+    """A distilled pair as an SFT chat row: the answerer's prompt for the question, then ``ANSWER: <answer>`` as the
+    assistant's reply, so the learner is trained on the prompt it is asked with."""
     return {
         "messages": [
-            {"role": "system", "content": SFT_SYSTEM},
-            {"role": "user", "content": pair["question"]},
+            *answerer_prompt(pair["question"]),
             {"role": "assistant", "content": f"ANSWER: {pair['answer']}"},
         ]
     }
@@ -81,13 +117,15 @@ def sft_row(pair: dict[str, Any]) -> dict[str, Any]:
 
 def sft_files(records: Iterable[GameRecord]) -> dict[str, list[dict[str, Any]]]:
     """File name → rows of the distilled data: ``distilled-pairs.jsonl`` with every pair and ``distilled-K.jsonl``
-    with iteration K's as SFT rows; empty when no tree gave a pair."""
+    with iteration K's pairs of items not held out as SFT rows; empty when no tree gave a pair."""
     pairs = distilled_pairs(records)
     if not pairs:
         return {}
     files: dict[str, list[dict[str, Any]]] = {"distilled-pairs.jsonl": pairs}
     for iteration in sorted({p["iteration"] for p in pairs}):
-        files[f"distilled-{iteration}.jsonl"] = [sft_row(p) for p in pairs if p["iteration"] == iteration]
+        rows = [sft_row(p) for p in pairs if p["iteration"] == iteration and not p["held_out"]]
+        if rows:
+            files[f"distilled-{iteration}.jsonl"] = rows
     return files
 
 
@@ -176,6 +214,38 @@ class DifficultyRow(Comparison, _DifficultyKey):
     """Amplified against direct over one iteration's items of one difficulty."""
 
 
+class Distilled(BaseModel):
+    """What distillation did over one group of items: the learner's direct accuracy on the items held out of
+    distillation against the items it is trained on, the amplified accuracy it is taught from, and how many pairs
+    it was taught. In iteration 1 nothing has been distilled yet: its two direct figures are the baseline."""
+
+    #: direct games of held-out items (one per item): the n of the held-out accuracy
+    held_out_items: int = Field(title="held-out items")
+    #: share of those the learner (the answerer, answering directly) got right
+    held_out_direct: float | None = Field(title="held-out direct")
+    #: its 95% Wilson interval, as [low, high] to three decimals
+    held_out_direct_ci95: list[float] | None = Field(title="held-out 95% CI")
+    #: direct games of items not held out, whose trees are distilled
+    trained_items: int = Field(title="trained items")
+    #: share of those the learner got right
+    trained_direct: float | None = Field(title="trained direct")
+    #: its 95% Wilson interval, as [low, high] to three decimals
+    trained_direct_ci95: list[float] | None = Field(title="trained 95% CI")
+    #: share of the amplified games (every item, held out or not) that were correct
+    amplified: float | None = Field(title="amplified accuracy")
+    #: (question, answer) pairs the group's amplified trees of items not held out gave (``distilled-K.jsonl``): what
+    #: is distilled into the next iteration, unless ``distill=none`` or it is the last
+    distilled_pairs: int = Field(title="distilled pairs")
+
+
+class DistillationRow(Distilled, _IterationKey):
+    """What distillation did over one iteration's items."""
+
+
+class DistillationDifficultyRow(Distilled, _DifficultyKey):
+    """What distillation did over one iteration's items of one difficulty."""
+
+
 class DepthRow(BaseModel):
     """How right the tree nodes at one depth were, where the exact answer is known."""
 
@@ -210,6 +280,8 @@ class IdaMetrics(ProtocolMetrics):
     forced_budget: int = Field(title="forced answers, budget spent")
     #: nodes forced to answer directly after unreadable decompositions
     forced_malformed: int = Field(title="forced answers after unreadable replies")
+    #: nodes whose decomposer handed the question to the answerer (``DELEGATE``, as ``scripted/overseer`` does)
+    delegated_nodes: int = Field(default=0, title="nodes handed to the answerer")
     #: unreadable replies over all nodes
     malformed_replies: int = Field(title="unreadable replies")
     #: most calls any one amplified tree made
@@ -220,6 +292,14 @@ class IdaMetrics(ProtocolMetrics):
     amplified_vs_direct: list[DifficultyRow] = Field(title="amplified vs direct by difficulty")
     #: a row per iteration
     per_iteration: list[IterationRow] = Field(title="amplified vs direct by iteration")
+    #: a row per iteration: the learner's direct accuracy on held-out vs trained items, and what it was taught
+    distillation: list[DistillationRow] = Field(
+        default_factory=list, title="distillation: direct accuracy on held-out vs trained items by iteration"
+    )
+    #: the same, a row per iteration and difficulty
+    distillation_by_difficulty: list[DistillationDifficultyRow] = Field(
+        default_factory=list, title="distillation by difficulty"
+    )
     #: a row per depth with nodes of known correctness
     node_accuracy_by_depth: list[DepthRow]
 
@@ -272,6 +352,47 @@ class _Cell:
         )
 
 
+@dataclass
+class _DistilledCell:
+    """Counts of one row of the distillation table."""
+
+    held_out: int = 0
+    held_out_correct: int = 0
+    trained: int = 0
+    trained_correct: int = 0
+    amplified: int = 0
+    amplified_correct: int = 0
+    pairs: int = 0
+
+    def add(self, record: GameRecord, pairs: int) -> None:
+        correct = bool(record.correct)
+        if mode_of(record) == "amplified":
+            self.amplified += 1
+            self.amplified_correct += correct
+            self.pairs += pairs
+        elif held_out_of(record):
+            self.held_out += 1
+            self.held_out_correct += correct
+        else:
+            self.trained += 1
+            self.trained_correct += correct
+
+    def distilled(self) -> Distilled:
+        """The row's figures."""
+        held_out, held_out_ci95 = _accuracy(self.held_out, self.held_out_correct)
+        trained, trained_ci95 = _accuracy(self.trained, self.trained_correct)
+        return Distilled(
+            held_out_items=self.held_out,
+            held_out_direct=held_out,
+            held_out_direct_ci95=held_out_ci95,
+            trained_items=self.trained,
+            trained_direct=trained,
+            trained_direct_ci95=trained_ci95,
+            amplified=_accuracy(self.amplified, self.amplified_correct)[0],
+            distilled_pairs=self.pairs,
+        )
+
+
 def _sort_key(value: Any) -> tuple[int, Any]:
     return (1, "") if value is None else (0, value)
 
@@ -320,14 +441,26 @@ class _IdaCounts:
     by_iteration: dict[int, _Cell] = field(default_factory=lambda: defaultdict(_Cell))
     by_difficulty: dict[tuple[int, Difficulty], _Cell] = field(default_factory=lambda: defaultdict(_Cell))
     nodes: _Nodes = field(default_factory=_Nodes)
+    distilled: dict[int, _DistilledCell] = field(default_factory=lambda: defaultdict(_DistilledCell))
+    distilled_by_difficulty: dict[tuple[int, Difficulty], _DistilledCell] = field(
+        default_factory=lambda: defaultdict(_DistilledCell)
+    )
+    #: the distilled questions counted so far (as :func:`distilled_pairs` keeps them apart)
+    seen: set[tuple[int, bool, str]] = field(default_factory=set)
 
     def add(self, record: GameRecord) -> None:
         if record.status != "complete":
             return
-        self.by_iteration[record.phase + 1].add(record)
-        self.by_difficulty[(record.phase + 1, record.meta.get("difficulty"))].add(record)
+        iteration, difficulty = record.phase + 1, record.meta.get("difficulty")
+        self.by_iteration[iteration].add(record)
+        self.by_difficulty[(iteration, difficulty)].add(record)
+        pairs = 0
         if mode_of(record) == "amplified":
             self.nodes.add_tree(record)
+            if not held_out_of(record):
+                pairs = sum(1 for _ in _pair_nodes(record, self.seen))
+        self.distilled[iteration].add(record, pairs)
+        self.distilled_by_difficulty[(iteration, difficulty)].add(record, pairs)
 
     def iteration_rows(self) -> list[IterationRow]:
         ordered = sorted(self.by_iteration.items())
@@ -337,6 +470,17 @@ class _IdaCounts:
         ordered = sorted(self.by_difficulty.items(), key=lambda kv: (kv[0][0], _sort_key(kv[0][1])))
         return [
             DifficultyRow(iteration=it, difficulty=difficulty, **cell.comparison().model_dump())
+            for (it, difficulty), cell in ordered
+        ]
+
+    def distillation_rows(self) -> list[DistillationRow]:
+        ordered = sorted(self.distilled.items())
+        return [DistillationRow(iteration=it, **cell.distilled().model_dump()) for it, cell in ordered]
+
+    def distillation_difficulty_rows(self) -> list[DistillationDifficultyRow]:
+        ordered = sorted(self.distilled_by_difficulty.items(), key=lambda kv: (kv[0][0], _sort_key(kv[0][1])))
+        return [
+            DistillationDifficultyRow(iteration=it, difficulty=difficulty, **cell.distilled().model_dump())
             for (it, difficulty), cell in ordered
         ]
 
@@ -355,11 +499,14 @@ class _IdaCounts:
             forced_max_depth=nodes.reasons["max_depth"],
             forced_budget=nodes.reasons["budget"],
             forced_malformed=nodes.reasons["malformed"],
+            delegated_nodes=nodes.modes["delegated"],
             malformed_replies=nodes.malformed,
             largest_tree_calls=nodes.largest,
             max_calls=max_calls,
             amplified_vs_direct=self.difficulty_rows(),
             per_iteration=per_iteration,
+            distillation=self.distillation_rows(),
+            distillation_by_difficulty=self.distillation_difficulty_rows(),
             node_accuracy_by_depth=nodes.depth_rows(),
         )
 

@@ -1,4 +1,4 @@
-"""Amplification agents that know the built-in decomposable tasks: an exact oracle and a noisy one.
+"""Amplification agents that know the built-in decomposable tasks: an exact oracle, a noisy one, and an overseer.
 
 They read the prompts the ``ida`` templates write: the question in ``<question>``, sub-questions and their
 answers in ``<subanswers>`` (the aggregator's prompt), and the ``SUB:`` reply format (the decomposer's prompt).
@@ -10,6 +10,10 @@ Anything else is a request to answer directly. Which task a question belongs to 
 stays exact over whatever the children said, so the wrong leaves travel up the tree. Asked to answer a
 composite question directly (the baseline, or a node forced to answer), it is as error-prone as doing all the
 question's distinct leaf steps in its head: wrong with probability ``1-(1-p)^leaves``, or ``?direct_p=``.
+
+``scripted/overseer`` knows how every built-in task splits and combines, and nothing else: it decomposes and
+aggregates exactly but answers no question itself — the overseer of an IDA run, whose trees hold only the
+learner's knowledge (see :func:`overseer`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from oversight.protocols.ida.protocol import DELEGATE
+
 from oversight.models.base import ChatMessage, Completion, GenerationSettings
 from oversight.policies.text import plain, prompt_text, section, unit_hash
-from oversight.tasks.decomposable import DecomposableTask, canonical_question, recognise, tree_shape
+from oversight.tasks.decomposable import (
+    DecomposableTask,
+    canonical_question,
+    recognise,
+    tree_shape,
+)
 
 _SUB_QUESTION = re.compile(r"^Sub-question (\d+): (.*)$", re.MULTILINE)
 _SUB_ANSWER = re.compile(r"^Sub-answer (\d+): (.*)$", re.MULTILINE)
@@ -92,3 +103,41 @@ def noisy_oracle(
 ) -> Completion:
     """The oracle with leaves answered wrong with probability ``?p=`` (default 0.2)."""
     return _reply(messages, _Noise(params))
+
+
+#: what the overseer says when asked for an answer it would have to know rather than work out
+UNKNOWN = "ANSWER: unknown"
+
+
+def overseer(
+    messages: list[ChatMessage], settings: GenerationSettings, sample: int, params: dict[str, str]
+) -> Completion:
+    """Decomposes and aggregates every built-in task exactly, and answers nothing itself.
+
+    - as the decomposer: the exact sub-questions of a composite question; for a primitive one (a leaf: the task's
+      ``decompose`` gives None) or a question of no built-in task, ``DELEGATE``, which hands the question to the
+      answerer — it does not answer leaves, so that every fact in a tree (each leaf's answer) comes from the
+      learner bound to ``answerer``, and the distilled pairs teach the learner nothing it did not supply;
+    - as the aggregator: the exact combination of the sub-answers it is shown (right or wrong), when they are the
+      exact decomposition's and readable; otherwise ``ANSWER: unknown`` (it never falls back on answering);
+    - asked to answer any question directly (the answerer's prompt): ``ANSWER: unknown``.
+    """
+    prompt = prompt_text(messages)
+    question = " ".join((section(prompt, "question") or "").split())
+    task = recognise(question)
+    block = section(prompt, "subanswers")
+    if block is not None:
+        if task is None:
+            return plain(UNKNOWN, prompt)
+        asked, given = _subanswers(block)
+        expected = task.decompose(question) or []
+        if expected and [canonical_question(q) for q in asked] == [canonical_question(q) for q in expected]:
+            try:
+                return plain(f"ANSWER: {task.aggregate(question, given)}", prompt)
+            except ValueError:
+                pass  # an unreadable sub-answer: the overseer cannot know the answer otherwise
+        return plain(UNKNOWN, prompt)
+    if "SUB:" in prompt:
+        subs = task.decompose(question) if task is not None else None
+        return plain("\n".join(f"SUB: {sub}" for sub in subs) if subs else DELEGATE, prompt)
+    return plain(UNKNOWN, prompt)

@@ -16,17 +16,45 @@ items are matched on the letter or the choice's text, as written.
 
 **Iterations** (``--iterations K``) are the run's phases. After iteration k, every amplified tree's (question,
 answer) pairs — the root's and those of the nodes that decomposed — are the distilled data: written as SFT chat
-JSONL (``distilled-k.jsonl``) and, for in-context distillation, iteration k+1's games of an item get the
-``examples`` most similar pairs (TF-IDF cosine, pairs from that same item left out) in every prompt.
+JSONL (``distilled-k.jsonl``, in the answerer's prompt format) and the option ``distill`` says what iteration k+1
+learns from them:
+
+- ``context`` (the default): iteration k+1's games of an item get the ``examples`` most similar pairs (TF-IDF
+  cosine, pairs from that same item left out) in every prompt;
+- ``lora``: the engine fine-tunes the answerer's model (a ``local/`` one) on the pairs with LoRA
+  (:meth:`Ida.distillation`) and plays iteration k+1 with the adapter, with no in-context examples, so any change
+  is the training's alone;
+- ``export``: the engine writes the pairs for a hosted fine-tuning service and stops;
+- ``none``: nothing is distilled (no examples): iterations are repeats, a control.
+
+**Held-out items.** A share ``held_out`` of the items (by a hash of the item id and the run's seed, so the split is
+the same on resume and for any ``--limit``; raising the share only adds items) is never distilled: their trees give
+no SFT rows, no training rows and no in-context examples, though both their games are played every iteration and
+every game's ``meta["held_out"]`` says which side it is on. The learner's direct accuracy on them, iteration by
+iteration, is the measure of what distillation taught it beyond the items it was trained on (``IdaMetrics.
+distillation``).
+
+**Delegation.** A decomposer may reply ``DELEGATE`` (one line, alone) to hand its question, neither split nor
+answered, to the answerer (node mode ``delegated``). The built-in template does not offer it to models; it is how
+``scripted/overseer`` leaves every primitive question to the learner, so that all the knowledge in a tree comes
+from the answerer while the overseer only decomposes and aggregates.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from oversight.protocols.ida.metrics import ExampleIndex, IdaMetrics, distilled_pairs, ida_metrics, sft_files
+from oversight.protocols.ida.metrics import (
+    ExampleIndex,
+    IdaMetrics,
+    distilled_pairs,
+    ida_metrics,
+    sft_files,
+    sft_row,
+)
 from oversight.protocols.ida.tree import (
     Budget,
     Decomposition,
@@ -38,14 +66,26 @@ from oversight.protocols.ida.tree import (
     parse_answer,
     parse_decomposition,
 )
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from oversight.errors import UserError
 from oversight.models.base import GenerationSettings
-from oversight.protocol import GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
+from oversight.protocol import (
+    GameContext,
+    GameOutcome,
+    GameSetup,
+    Protocol,
+    ProtocolOptions,
+)
 from oversight.records import GameRecord, Turn
-from oversight.tasks.decomposable import canonical_question, exact_answer, normalise_answer
+from oversight.tasks.decomposable import (
+    canonical_question,
+    exact_answer,
+    normalise_answer,
+)
 from oversight.tasks.decomposable.base import answers_match, extract_answer
 from oversight.tasks.items import TaskItem
+from oversight.training import Distillation
 from oversight.verdicts import choice_labels
 
 AMPLIFIED, DIRECT = 0, 1
@@ -56,6 +96,11 @@ if TYPE_CHECKING:
 
     from oversight.plots import PlotSpec
     from oversight.views import ReportView
+
+#: a decomposer's whole reply that hands its question, neither split nor answered, to the answerer
+DELEGATE = "DELEGATE"
+#: the role whose model distillation teaches: the learner
+LEARNER = "answerer"
 
 
 class IdaOptions(ProtocolOptions):
@@ -71,8 +116,33 @@ class IdaOptions(ProtocolOptions):
     memo: Literal["run", "tree", "off"] = "run"
     #: also play every item answered directly, for the amplified-vs-direct comparison
     baseline: bool = True
-    #: in-context examples (distilled pairs) per prompt from the second iteration on
+    #: in-context examples (distilled pairs) per prompt from the second iteration on (``distill=context`` only)
     examples: int = Field(default=3, ge=0, le=20)
+    #: how iteration k+1 learns from iteration k's trees: in-context examples, LoRA fine-tuning of the answerer's
+    #: local model, rows exported for a hosted fine-tuning service (then the run stops), or not at all
+    distill: Literal["context", "lora", "export", "none"] = "context"
+    #: share of the items never distilled (by a seeded hash of the item id), to measure what training generalises to
+    held_out: float = Field(default=0.25, ge=0.0, lt=1.0)
+
+    @model_validator(mode="after")
+    def _training_needs_a_next_iteration(self) -> IdaOptions:
+        if self.distill in ("lora", "export") and self.iterations < 2:
+            raise ValueError(
+                f"distill={self.distill} distils one iteration into the next, so it needs --iterations 2 or more"
+            )
+        return self
+
+
+def is_held_out(item_id: str, seed: int, share: float) -> bool:
+    """Whether an item is held out of distillation: a hash of the run's seed and the item id, read as a number in
+    [0, 1), is below ``share`` (so an item held out at a share is held out at every larger one)."""
+    digest = hashlib.sha256(f"ida/held-out\x1f{seed}\x1f{item_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def delegates(text: str) -> bool:
+    """Whether a decomposer's reply is :data:`DELEGATE` alone (any case, bold or a full stop allowed)."""
+    return text.strip().strip("*`_. ").upper() == DELEGATE
 
 
 def root_question(item: TaskItem) -> str:
@@ -223,6 +293,8 @@ class Tree:
             return await self.answer_directly(node, "forced", "budget")
         variables = {"question": node.question, "retry": False}
         text = await self.ask(node, "decomposer", "decompose", variables)
+        if delegates(text):  # the answerer answers, from the node's reserve
+            return await self.answer_directly(node, "delegated", None)
         decomposition = self.check(node, parse_decomposition(text))
         if decomposition.kind == "malformed":
             node.malformed += 1
@@ -230,6 +302,8 @@ class Tree:
                 node.notes.append("no budget left to ask the decomposer again")
                 return await self.answer_directly(node, "forced", "malformed")
             text = await self.ask(node, "decomposer", "decompose-retry", {**variables, "retry": True}, sample=1)
+            if delegates(text):
+                return await self.answer_directly(node, "delegated", None)
             decomposition = self.check(node, parse_decomposition(text))
             if decomposition.kind == "malformed":
                 node.malformed += 1
@@ -298,7 +372,9 @@ class Ida(Protocol):
 
     @classmethod
     def terminal_view(cls, record: GameRecord) -> list[RenderableType] | None:
-        from oversight.protocols.ida.views import render  # rich's tree and panels only when a game is shown
+        from oversight.protocols.ida.views import (
+            render,  # rich's tree and panels only when a game is shown
+        )
 
         return render(record)
 
@@ -326,14 +402,24 @@ class Ida(Protocol):
     def setups(
         self, task: str, items: Sequence[TaskItem], phase: int = 0, earlier: Sequence[GameRecord] = (), seed: int = 0
     ) -> Iterable[GameSetup]:
-        k = self.ida_options.examples
-        index = ExampleIndex(distilled_pairs(earlier)) if phase and k else None
+        options = self.ida_options
+        held = {item.id: is_held_out(item.id, seed, options.held_out) for item in items}
+        if options.distill in ("lora", "export") and items and all(held.values()):
+            raise UserError(
+                f"ida option held_out={options.held_out} holds out every one of the {len(items)} items, so "
+                f"distill={options.distill} would have nothing to train on; play more items or lower held_out"
+            )
+        k = options.examples if options.distill == "context" else 0
+        if phase and k:
+            index = ExampleIndex([p for p in distilled_pairs(earlier) if not p["held_out"]])
+        else:
+            index = None
         for item in items:
             examples = index.nearest(root_question(item), k, exclude_item=item.id) if index else []
-            for sample in (AMPLIFIED, DIRECT) if self.ida_options.baseline else (AMPLIFIED,):
+            for sample in (AMPLIFIED, DIRECT) if options.baseline else (AMPLIFIED,):
                 yield GameSetup(
                     protocol=self.name, task=task, item=item, sample=sample, phase=phase, variant=MODES[sample],
-                    context={"examples": examples},
+                    context={"examples": examples, "held_out": held[item.id]},
                 )
 
     async def play(self, game: GameSetup, ctx: GameContext) -> GameOutcome:
@@ -361,6 +447,7 @@ class Ida(Protocol):
             "tokens": sum(u.prompt_tokens + u.completion_tokens for u in usage),
             "tree": tree.records(item),
             "examples": game.context.get("examples", []),
+            "held_out": bool(game.context.get("held_out", False)),
         }
         return GameOutcome(turns=tree.turns, correct=correct, meta=meta)
 
@@ -371,9 +458,47 @@ class Ida(Protocol):
     @classmethod
     def plots(cls, metrics: Mapping[str, Any]) -> list[PlotSpec]:
         """Amplified against direct by difficulty, and tree-node accuracy by depth (see :mod:`.plots`)."""
-        from oversight.protocols.ida.plots import ida_plots  # scipy's intervals only when a report is drawn
+        from oversight.protocols.ida.plots import (
+            ida_plots,  # scipy's intervals only when a report is drawn
+        )
 
         return ida_plots(metrics)
 
     def artifacts(self, records: Iterable[GameRecord]) -> dict[str, list[dict[str, Any]]]:
         return sft_files(r for r in records if r.protocol == self.name)
+
+    def sft_rows(
+        self, records: Iterable[GameRecord], *, role: str | None, keep: str, passages: Mapping[str, str]
+    ) -> Iterable[dict[str, Any]]:
+        """The distilled pairs as ``distilled-K.jsonl`` has them, or one role's calls with their nodes' questions
+        (see :mod:`.export`); the passage is already part of a root's question."""
+        from oversight.protocols.ida.export import (
+            sft_rows,  # only when a run is exported
+        )
+
+        return sft_rows(records, self.name, role=role, keep=keep)
+
+    def check_roles(self, roles: Mapping[str, str]) -> None:
+        """``distill=lora`` fine-tunes the answerer's model here, so it must be a ``local/`` one."""
+        spec = roles.get(LEARNER)
+        if self.ida_options.distill == "lora" and spec is not None and not spec.startswith("local/"):
+            raise UserError(
+                f"ida option distill=lora fine-tunes the {LEARNER}'s model, and {spec!r} is not a local/ model "
+                "(use distill=export for a hosted model)"
+            )
+
+    def distillation(self, phase: int, records: Sequence[GameRecord]) -> Distillation | None:
+        """For ``distill=lora`` / ``export``: the answerer learns the (question, amplified answer) pairs of
+        ``phase``'s complete amplified trees of items not held out, as SFT rows in the answerer's prompt format;
+        None for ``context`` / ``none`` and after the last iteration, which nothing plays after."""
+        options = self.ida_options
+        if options.distill not in ("lora", "export") or phase >= self.phases - 1:
+            return None
+        mine = (r for r in records if r.protocol == self.name and r.phase == phase)
+        rows = [sft_row(p) for p in distilled_pairs(mine) if not p["held_out"]]
+        if not rows:
+            raise UserError(
+                f"ida iteration {phase + 1} gave no (question, answer) pairs to distil from items not held out "
+                f"(no complete amplified tree answered one); distill={options.distill} has nothing to train on"
+            )
+        return Distillation(phase=phase, role=LEARNER, method=options.distill, rows=rows)

@@ -2,8 +2,9 @@
 
 In the terminal each node shows its question (shortened), its answer — green ✓ / red ✗ when the exact answer is
 known, with the exact answer after a wrong one — and how it was reached: decomposed, answered by the decomposer,
-forced to answer directly (and why), or taken from the memo; then its budget, what its subtree spent, and its own
-calls and tokens. Model text is shown as plain text, never as markup. In the report (:func:`tree_view`) each
+forced to answer directly (and why), handed to the answerer by the decomposer (``delegated``), or taken from the
+memo; then its budget, what its subtree spent, and its own calls and tokens. The header says when the item is held
+out of distillation. Model text is shown as plain text, never as markup. In the report (:func:`tree_view`) each
 sub-question is nested inside its parent, with the node's other fields as JSON.
 """
 
@@ -38,6 +39,8 @@ def _how(node: dict[str, Any]) -> str:
         return f"memo ({node.get('memo')}: {where})"
     if mode == "decomposed":
         return f"decomposed into {len(node.get('children') or [])}"
+    if mode == "delegated":
+        return "delegated to the answerer"
     return mode
 
 
@@ -79,6 +82,8 @@ def render(record: GameRecord) -> list[RenderableType]:
     header.append(f"{meta.get('mode', '?')} · iteration {meta.get('iteration', record.phase + 1)}", style="bold")
     if meta.get("difficulty") is not None:
         header.append(f" · difficulty {meta['difficulty']}")
+    if meta.get("held_out"):
+        header.append(" · held out of distillation")
     header.append(f" · {meta.get('calls', len(record.calls))} calls · {meta.get('tokens', 0)} tokens")
     if not nodes:
         return [header, Text("no tree recorded")]
