@@ -297,6 +297,38 @@ def report(run_dir: Path, out: Path | None, games: int | None) -> None:
     click.echo(write_report(run_dir, out, games))
 
 
+@cli.command("export")
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["sft", "dpo", "csv"]), required=True,
+              help="sft: chat rows of turns; dpo: preference pairs (the judge's pick against the rejected argument); "
+                   "csv: one row per game.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="File to write (default: RUN/export-sft.jsonl, RUN/export-dpo.jsonl or RUN/export-games.csv).")
+@click.option("--role", help="sft: only this role's turns (debater_a, consultant, judge, answerer, …).")
+@click.option("--keep", type=click.Choice(["winner", "loser", "correct", "all"]),
+              help="sft: the turns of the side the judge picked (winner) or did not (loser), those that argued for or "
+                   "gave the correct answer (correct), or every turn (all, the default); dpo: correct or all.")
+def export_command(run_dir: Path, fmt: str, out: Path | None, role: str | None, keep: str | None) -> None:
+    """Write RUN's games as training data (JSON lines for TRL's SFT and DPO trainers) or as a CSV table.
+
+    Prompts are rebuilt from the records in one neutral layout: a system message saying who the role is and what
+    it can see, then the question, the choices, the passage where the role read it, and the transcript it had
+    seen (see README, "Exporting training data").
+
+    \b
+    Exit codes:
+      0  written; the last line says how many rows and where
+      2  bad input: not a run folder, an unknown format or role, a filter
+         the format or the run's protocols cannot apply
+    """
+    from oversight.export import describe, export_run
+
+    result = export_run(run_dir, fmt, out=out, role=role, keep=keep)
+    for note in result.notes:
+        click.echo(f"oversight: {note}", err=True)
+    click.echo(describe(result, fmt))
+
+
 @cli.command()
 def models() -> None:
     """List the model aliases usable as llamacpp/ALIAS or local/ALIAS: size, source and licence."""

@@ -19,6 +19,7 @@ A column that only some games have is missing (``pd.isna``) in the others.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,8 +85,9 @@ def game_row(record: GameRecord) -> dict[str, Any]:
     return row
 
 
-def _columns(rows: list[dict[str, Any]]) -> list[str]:
-    """The frame's columns in the documented order; those that depend on the games in the order first met."""
+def game_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The columns of these :func:`game_row` rows in the documented order (those that depend on the games in the
+    order first met); ``oversight export --format csv`` writes the same."""
     seen = [c for c in dict.fromkeys(key for row in rows for key in row) if c not in _HEAD and c not in _TAIL]
     probabilities = sorted((c for c in seen if c.startswith("verdict_p")), key=lambda c: int(c[len("verdict_p"):]))
 
@@ -106,7 +108,7 @@ def load_run(path: str | Path) -> pd.DataFrame:
     folder = RunFolder.open_existing(Path(path))
     # rows are flat dicts: the records themselves are never all held at once
     rows = [game_row(record) for record in folder.iter_records()]
-    frame = pd.DataFrame(rows, columns=_columns(rows))
+    frame = pd.DataFrame(rows, columns=game_columns(rows))
     for column in _NULLABLE_BOOLEANS:
         frame[column] = frame[column].astype("boolean")
     for column in (*_NULLABLE_INTEGERS, *(c for c in frame.columns if c.startswith("seat_"))):

@@ -427,6 +427,31 @@ class DebateFamily(Protocol):
         """The expert baseline's judge reads the passage; every other judge of the family never does."""
         return self.rules.judge_sees_passage
 
+    def _visibility(self) -> Any:
+        from oversight.protocols.debate.export import Visibility  # only when a run is exported
+
+        return Visibility(
+            protocol=self.name, speakers=len(self.seats), judge_sees_passage=self.rules.judge_sees_passage,
+            simultaneous=self.options.turns == "simultaneous", numbered=self.options.quote_spans,
+        )
+
+    def sft_rows(
+        self, records: Iterable[GameRecord], *, role: str | None, keep: str, passages: Mapping[str, str]
+    ) -> Iterable[dict[str, Any]]:
+        """Every role's turns (or ``role``'s), each with the prompt its role could see (see :mod:`.export`)."""
+        from oversight.protocols.debate.export import sft_rows
+
+        return sft_rows(records, self._visibility(), role=role, keep=keep, passages=passages)
+
+    def preference_pairs(
+        self, records: Iterable[GameRecord], *, keep: str, passages: Mapping[str, str]
+    ) -> Iterable[dict[str, Any]]:
+        """The argument of the debater the judge sided with against each other's, round by round (see
+        :mod:`.export`); none in consultancy and the baselines."""
+        from oversight.protocols.debate.export import preference_pairs
+
+        return preference_pairs(records, self._visibility(), keep=keep, passages=passages)
+
 
 def _shown_order(item: TaskItem, index: int, seed: int) -> list[int]:
     """Shown position → the task's choice index: the correct answer's position is balanced over the run (so a
