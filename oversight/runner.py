@@ -45,6 +45,7 @@ from oversight.runlock import RunLock
 from oversight.scoring import SummaryTally
 from oversight.secrets import redact, remember_url_credentials
 from oversight.tasks import TaskItem, TaskSet, load_task
+from oversight.training.request import DistillationRecord
 
 
 class Execution(BaseModel):
@@ -182,6 +183,13 @@ class RunResult:
         if self.status == "complete":
             return f"complete · {where}"
         failed, games = self.summary.failed, self.summary.games
+        waiting = [d for d in self.manifest.distillations if d.method == "export" and d.spec is None]
+        if not failed and waiting:
+            d = waiting[-1]
+            return (
+                f"stopped after iteration {d.phase + 1} for fine-tuning: train on {self.folder.path / d.path}, then "
+                f"rerun with --role {d.role}=<the fine-tuned model> to continue · {where}"
+            )
         counted = f"all {failed} games" if self.status == "failed" else f"{failed} of {games} games"
         return f"{self.status}: {counted} failed; rerun the same command to play them again · {where}"
 
@@ -467,6 +475,14 @@ async def _distil_after(
         request = matchup.protocol.distillation(phase, records)
         if request is None:
             continue
+        exported = next(
+            (d for d in manifest.distillations if (d.phase, d.role, d.method) == (phase, request.role, "export")), None
+        )
+        if exported is not None and matchup.roles[request.role] != exported.base_spec:
+            # rows exported by an earlier attempt, and the role now names the model fine-tuned on them
+            exported.spec = matchup.roles[request.role]
+            folder.write_manifest(manifest)
+            continue
         progress.distilling(request.role, len(request.rows), phase + 1)
         record = await distil(request, matchup.roles, folder.path)
         manifest.distillations = [
@@ -527,10 +543,11 @@ async def execute(config: RunConfig, command: list[str]) -> RunResult:
 
 def _start_manifest(folder: RunFolder, run: RunPlan, command: list[str]) -> RunManifest:
     started_at = utc_now()
+    distillations: list[DistillationRecord] = []
     if folder.manifest_path.exists():
         previous = folder.read_manifest()
-        started_at = previous.started_at
-        if previous.config_hash != run.fingerprint:
+        started_at, distillations = previous.started_at, previous.distillations
+        if previous.config_hash != run.fingerprint and not _continues_export(previous, run):
             change = describe_change(previous.fingerprint_parts, run.fingerprint_parts)
             raise UserError(f"{folder.path}: holds a run with other settings: {change}; use another --out")
     models: dict[str, str] = {}
@@ -551,6 +568,19 @@ def _start_manifest(folder: RunFolder, run: RunPlan, command: list[str]) -> RunM
         seed=run.seed,
         started_at=started_at,
         source_run=run.config.get("source_run"),
+        distillations=distillations,
     )
     folder.write_manifest(manifest)
     return manifest
+
+
+def _continues_export(previous: RunManifest, run: RunPlan) -> bool:
+    """Whether a run stopped for a hosted fine-tuning (``distill=export``) is being continued as intended: only
+    the models changed, and only those of roles whose rows were exported."""
+    exported = {d.role for d in previous.distillations if d.method == "export"}
+    old, new = previous.fingerprint_parts, run.fingerprint_parts
+    changed = {key.partition(":")[0] for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
+    if not exported or changed != {"models"}:
+        return False
+    roles = {role: spec for matchup in run.matchups for role, spec in matchup.roles.items()}
+    return all(previous.models.get(role) == spec for role, spec in roles.items() if role not in exported)

@@ -121,3 +121,29 @@ def test_distill_lora_on_a_hosted_answerer_is_refused_before_anything_runs(workd
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "is not a local/ model" in result.stderr
     assert "Traceback" not in result.stderr and not (workdir / "run").exists()
+
+
+def test_export_stops_the_run_and_a_fine_tuned_model_continues_it(workdir: Path) -> None:
+    run = ("run", "ida", "--task", "nested-arithmetic", "--limit", "4", "--model", "scripted/oracle",
+           "--iterations", "2", "--set", "distill=export", "--out", "run")  # fmt: skip
+    first = oversight(*run)
+    rows = workdir / "run" / "distilled-1-openai.jsonl"
+    assert first.returncode == 3 and rows.is_file()
+    assert f"train on {Path('run') / 'distilled-1-openai.jsonl'}" in first.stdout
+    assert "--role answerer=<the fine-tuned model> to continue" in first.stdout
+    lines = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert lines and all([m["role"] for m in row["messages"]] == ["system", "user", "assistant"] for row in lines)
+    # the same command stops at the same place; binding the answerer to another model continues the run
+    assert oversight(*run).returncode == 3
+    other = oversight(*run, "--role", "answerer=scripted/noisy-oracle")
+    assert other.returncode == 0, other.stderr
+    manifest = json.loads((workdir / "run" / "run.json").read_text())
+    assert manifest["status"] == "complete" and manifest["games"]["complete"] == 16
+    assert [(d["phase"], d["method"], d["spec"]) for d in manifest["distillations"]] == [
+        (0, "export", "scripted/noisy-oracle")
+    ]
+    records = [json.loads(line) for line in (workdir / "run" / "transcripts.jsonl").read_text().splitlines()]
+    assert {(r["phase"], r["roles"]["answerer"]) for r in records} == {(0, "scripted/oracle"), (1, "scripted/noisy-oracle")}
+    # any other change is still refused
+    changed = oversight(*run, "--role", "decomposer=scripted/noisy-oracle")
+    assert changed.returncode == 2 and "holds a run with other settings" in changed.stderr
