@@ -117,6 +117,17 @@ KNOWN = "(known: human-labels, staged-cases, assisted-labels, sensor-consistency
             "human-labels + speed=1",
             "unknown recipe parameter 'speed' (known: l1, l2, depth, layer, tricks, tricks_followed)",
         ),
+        ("human-labels + l1=1001", "recipe parameter l1: Input should be less than or equal to 1000"),
+        ("human-labels + l2=5000", "recipe parameter l2: Input should be less than or equal to 1000"),
+        ("human-labels + l1=inf", "recipe parameter l1: Input should be a finite number"),
+        ("human-labels + l2=-inf", "recipe parameter l2: Input should be a finite number"),
+        ("human-labels + l2=nan", "recipe parameter l2: Input should be a finite number"),
+        ("human-labels + l1=1e999", "recipe parameter l1: Input should be a finite number"),
+        ("staged-cases + tricks=", "recipe parameter 'tricks=': expected key=value"),
+        (
+            "staged-cases + tricks=,",
+            "recipe parameter tricks: List should have at least 1 item after validation, not 0",
+        ),
         ("human-labels + tricks=place_screen", "tricks= applies to staged-cases only"),
         ("human-labels + tricks_followed=3", "tricks_followed= applies to assisted-labels only"),
         (
@@ -134,6 +145,19 @@ def test_a_broken_recipe_gets_a_one_line_error(text: str, error: str) -> None:
 @pytest.mark.parametrize("text", ["none", "n/a", "whatever works best", "Train on labels, then penalise size."])
 def test_a_value_that_names_no_recipe_is_free_text(text: str) -> None:
     assert parse_recipe(text, VAULT) == (None, None)
+
+
+def test_the_penalties_stop_at_a_thousand() -> None:
+    for name in ("l1", "l2"):
+        recipe, error = parse_recipe(f"human-labels + {name}=1000", VAULT)
+        assert error is None and recipe is not None and getattr(recipe, name) == 1000
+    # the bounds hold without a world too, and for a recipe built directly
+    assert parse_recipe("human-labels + l2=inf") == (None, "recipe parameter l2: Input should be a finite number")
+    assert parse_recipe("staged-cases + tricks=,")[0] is None
+    with pytest.raises(ValueError):
+        Recipe(base="human-labels", l1=float("nan"))
+    with pytest.raises(ValueError):
+        Recipe(base="staged-cases", tricks=[])
 
 
 def test_tricks_are_checked_only_against_a_world() -> None:
@@ -166,6 +190,19 @@ def test_a_family_and_a_single_episode_are_told_apart() -> None:
     assert not empty.family and empty.actions is None and empty.actions_error is None
     conceded = parse_counterexample("NO COUNTEREXAMPLE\nFAMILY: robber_enters")
     assert conceded.conceded and not conceded.family and conceded.actions is None
+
+
+@pytest.mark.parametrize(
+    ("tail", "read"),
+    [("", None), ("]" * 2000, None), (' "robber_enters"' + "]" * 2000, ["robber_enters"])],
+)
+def test_a_family_of_deeply_nested_brackets_is_read_without_raising(tail: str, read: list[str] | None) -> None:
+    # 2000 nested lists exceed the JSON decoder's recursion limit: the list is not read as JSON, and what remains
+    # is read as a plain list of names, if any
+    story = "COUNTEREXAMPLE: the guard is fooled\nBAD REPORTER: the human simulator\n"
+    counter = parse_counterexample(story + "FAMILY: " + "[" * 2000 + tail)
+    assert (counter.actions, counter.actions_error, counter.family) == (read, None, read is not None)
+    assert parse_actions(f"```json\n{'[' * 2000}{tail}\n```") == (None, None)
 
 
 @pytest.mark.parametrize(

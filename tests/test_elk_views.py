@@ -245,6 +245,10 @@ def test_the_recipe_plots_draw_the_records_figures(run: Path, records: list[Game
             }
 
 
+#: the trial of a single episode that fools no sensor
+NOT_FOOLED = "only 0 of 1 episodes fool every sensor while the truth is bad (needs 50% fake positives)"
+
+
 def _variants(base: ElkRound) -> list[ElkRound]:
     """Rounds a scripted run does not play, made from a real one: a free-text proposal the judge ruled on, a recipe
     that could not be read, one that trains no reporter, a single attached episode, a concession, and actions that
@@ -253,7 +257,11 @@ def _variants(base: ElkRound) -> list[ElkRound]:
     judged = Ruling(valid=True, reason="it names a bad reporter the strategy cannot rule out", by="judge")
     untrainable = "every training label of 'human-labels' is yes"
     single = base.counterexample.model_copy(update={"family": False, "actions": ["robber_enters", "take_diamond"]})
-    trial = base.trial.model_copy(update={"family": False, "drawn": 1, "episodes": 1, "fake_positives": 0})
+    # the one episode fools no sensor, so the trial is invalid whatever the base round's trial found
+    trial = base.trial.model_copy(update={
+        "family": False, "drawn": 1, "episodes": 1, "fake_positives": 0, "fake_episodes": [], "valid": False,
+        "reason": NOT_FOOLED,
+    })  # fmt: skip
     bare = {"recipe_result": None, "trial": None, "reporter_score": None, "judge_ruling": None, "ruling": judged}
     return [
         base.model_copy(update={"round": 1, "proposal": base.proposal.model_copy(update={"recipe": None}), **bare}),
@@ -269,7 +277,10 @@ def _variants(base: ElkRound) -> list[ElkRound]:
                                                    "reason": f"the recipe trains no reporter: {untrainable}"}),
             "ruling": Ruling(valid=True, reason=f"the recipe trains no reporter: {untrainable}", by="execution"),
         }),  # fmt: skip
-        base.model_copy(update={"round": 4, "counterexample": single, "trial": trial, "reporter_score": None}),
+        base.model_copy(update={
+            "round": 4, "counterexample": single, "trial": trial, "reporter_score": None,
+            "ruling": Ruling(valid=False, reason=NOT_FOOLED, by="execution"),
+        }),  # fmt: skip
         base.model_copy(update={
             "round": 5, **bare, "counterexample": Counterexample(text="NO COUNTEREXAMPLE", conceded=True),
             "execution": "none", "episode": None,
@@ -304,7 +315,8 @@ def test_rounds_not_settled_by_a_trial_say_why(records: list[GameRecord]) -> Non
     assert "trial valid · " in untrainable and "recipe's reporter:" not in untrainable.split("trial valid")[1]
     assert "ruling valid (execution): the recipe trains no reporter" in untrainable
     assert "attached episode: robber_enters → take_diamond" in single and "episode fake-positive" in single
-    assert "trial valid · 1 drawn, 1 valid, 0 fake positives" in single
+    assert "trial invalid · 1 drawn, 1 valid, 0 fake positives" in single
+    assert f"ruling invalid (execution): {NOT_FOOLED}" in single
     assert "counterexample conceded" in conceded and "ruling invalid (engine): the breaker conceded" in conceded
     assert "attached unreadable actions episode invalid-actions unknown action 'teleport'" in bad_actions
 

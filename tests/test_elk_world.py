@@ -9,7 +9,15 @@ import pytest
 import numpy as np
 from oversight.protocols.elk.recipes import parse_recipe
 from oversight.protocols.elk.reporters import RULES
-from oversight.protocols.elk.sampling import ATTEMPTS, HORIZON, family, ordinary, schemes, tampering_actions
+from oversight.protocols.elk.sampling import (
+    ATTEMPTS,
+    HORIZON,
+    family,
+    ordinary,
+    schemes,
+    stream,
+    tampering_actions,
+)
 from oversight.protocols.elk.scenarios import Scenario, library, load_scenario_file
 from oversight.protocols.elk.world import CATEGORIES, Episode, World, run
 
@@ -170,6 +178,18 @@ def test_a_family_draws_valid_episodes_that_keep_the_skeleton_in_order(scenario:
     assert len({tuple(e.actions) for e in members}) > 1  # other actions come in between the steps
     again, _ = family(world, skeleton, np.random.default_rng(1), 10)
     assert [e.actions for e in again] == [e.actions for e in members]
+
+
+#: every named draw of the experiment
+STREAMS = ["predictor", "predictor held out", "recipe", "references", "test set", "family", "examples", "shown units"]
+
+
+def test_every_seed_and_draw_has_a_random_stream_of_its_own() -> None:
+    first = {(seed, name): tuple(stream(seed, name).integers(0, 2**63, 4)) for seed in range(6) for name in STREAMS}
+    # no two (seed, draw) pairs share a stream: offsets such as seed + k made seed 0's test set (0 + 3) the same
+    # stream as seed 2's recipe episodes (2 + 1)
+    assert len(set(first.values())) == len(first)
+    assert tuple(stream(0, "test set").integers(0, 2**63, 4)) == first[0, "test set"]  # and each is repeatable
 
 
 def test_an_unsatisfiable_family_comes_back_empty_after_a_bounded_search(vault: World) -> None:

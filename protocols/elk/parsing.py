@@ -39,7 +39,8 @@ _SPLIT = re.compile(r"\s*(?:,|;|->|→|=>|\n|\|)\s*")
 def fields(text: str, names: tuple[str, ...]) -> dict[str, str]:
     """``LABEL: value`` fields of a reply, by name; a value runs until the next label line."""
     alternatives = "|".join(f"(?P<{name}>{_LABELS[name]})" for name in names)
-    label = re.compile(rf"^[\s>*#_\-\d.]*(?:{alternatives})[\s*_]*[:\-–][\s*_]*", re.IGNORECASE | re.MULTILINE)
+    # no newline in the prefix class: blank lines would make every label search quadratic
+    label = re.compile(rf"^[ \t>*#_\-\d.]*(?:{alternatives})[\s*_]*[:\-–][\s*_]*", re.IGNORECASE | re.MULTILINE)
     found: dict[str, str] = {}
     matches = list(label.finditer(text))
     for i, match in enumerate(matches):
@@ -106,7 +107,7 @@ def parse_actions(text: str, label: str = "actions") -> tuple[list[str] | None, 
         if candidate.startswith("["):
             try:
                 parsed = json.loads(candidate[: candidate.rindex("]") + 1])
-            except (json.JSONDecodeError, ValueError):
+            except (json.JSONDecodeError, ValueError, RecursionError):  # RecursionError: brackets nested deep
                 continue
             names = _names(parsed) if isinstance(parsed, list) else None
             if names is None:

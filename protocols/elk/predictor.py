@@ -9,13 +9,14 @@ layers give the latent state an *upstream* half (nearer the actions) and a *down
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from oversight.protocols.elk.sampling import ordinary, schemes
+from oversight.protocols.elk.sampling import ordinary, schemes, stream
 from oversight.protocols.elk.world import Episode, World
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ LAYERS: tuple[Layer, ...] = ("all", "upstream", "downstream")
 HIDDEN = (64, 32)
 #: episodes the predictor is trained on (half ordinary, half schemes) and held out to measure it
 TRAIN, HELD_OUT = 2000, 600
+#: held while anything is trained and cached: games that start together on one world train it once, not each
+TRAINING = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,10 @@ def _readings(world: World, episodes: list[Episode]) -> np.ndarray:
     return np.array([[e.sensors_fine[s] for s in world.sensors] for e in episodes], dtype=int)
 
 
-def training_episodes(world: World, seed: int, n: int) -> list[Episode]:
-    """``n`` episodes, half ordinary and half schemes, drawn from ``seed``: what the predictor learns from."""
-    rng = np.random.default_rng(seed)
+def training_episodes(world: World, seed: int, n: int, name: str = "predictor") -> list[Episode]:
+    """``n`` episodes, half ordinary and half schemes, from the random stream ``name`` of ``seed``: by default what
+    the predictor learns from."""
+    rng = stream(seed, name)
     return ordinary(world, rng, n // 2) + schemes(world, rng, n - n // 2)
 
 
@@ -93,7 +97,7 @@ def _trained(world_json: str, seed: int) -> Predictor:
 
     world = World.model_validate_json(world_json)
     train = training_episodes(world, seed, TRAIN)
-    held_out = training_episodes(world, seed + 1_000_003, HELD_OUT)
+    held_out = training_episodes(world, seed, HELD_OUT, "predictor held out")
     network = MLPClassifier(hidden_layer_sizes=HIDDEN, max_iter=400, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -108,5 +112,6 @@ def _trained(world_json: str, seed: int) -> Predictor:
 def predictor_for(world: World, seed: int = 0) -> Predictor:
     """The world's predictor for ``seed``, trained on first use and kept for the rest of the process (a few seconds
     on one core)."""
-    return _trained(world.model_dump_json(), seed)
+    with TRAINING:
+        return _trained(world.model_dump_json(), seed)
 

@@ -23,44 +23,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from oversight.protocols.elk.metrics import ElkMetrics, elk_metrics
-from oversight.protocols.elk.parsing import (
-    parse_counterexample,
-    parse_proposal,
-    parse_ruling,
-    parse_yes_no,
-)
-from oversight.protocols.elk.predictor import predictor_for
+from oversight.protocols.elk.parsing import parse_counterexample, parse_proposal, parse_ruling, parse_yes_no
 from oversight.protocols.elk.recipes import Recipe, parse_recipe
 from oversight.protocols.elk.records import ElkGame, ElkRound, Outcome, Proposal, Ruling
 from oversight.protocols.elk.reporters import (
     RULES,
-    examples,
-    predictor_state,
     probability,
+    prompt_material,
     reporter_variables,
     rule_probabilities,
 )
 from oversight.protocols.elk.scenarios import Scenario, scenario_of
-from oversight.protocols.elk.trials import (
-    Evaluation,
-    Trial,
-    recipe_result,
-    run_trial,
-    scored,
-    trial_positives,
-)
+from oversight.protocols.elk.trials import Evaluation, recipe_result, run_trial, scored, trial_positives
 from oversight.protocols.elk.world import World, run
 from pydantic import Field
 
 from oversight.models.base import Completion, GenerationSettings
-from oversight.protocol import (
-    MAX_ROUNDS,
-    GameContext,
-    GameOutcome,
-    GameSetup,
-    Protocol,
-    ProtocolOptions,
-)
+from oversight.protocol import MAX_ROUNDS, GameContext, GameOutcome, GameSetup, Protocol, ProtocolOptions
 from oversight.records import GameRecord, Interval, ProtocolSummary, Turn
 from oversight.scoring import wilson_interval
 from oversight.tasks.items import TaskItem
@@ -99,9 +78,7 @@ class Elk(Protocol):
 
     @classmethod
     def terminal_view(cls, record: GameRecord) -> list[RenderableType] | None:
-        from oversight.protocols.elk.views import (
-            elk_rounds,  # rich's tree and panels only when a game is shown
-        )
+        from oversight.protocols.elk.views import elk_rounds  # rich's tree and panels only when a game is shown
 
         return elk_rounds(record)
 
@@ -174,7 +151,7 @@ class Elk(Protocol):
                     run_trial, recipe, world, counter.actions, counter.family, seed
                 )
             if current.proposal.reporter is not None and current.trial is not None and world is not None:
-                current.reporter_score = await self._score(current.proposal, recipe, current.trial, scenario, seed, ctx)
+                current.reporter_score = await self._score(current, recipe, scenario, seed, ctx, turns)
             current.ruling, current.judge_ruling = await self._rule(current, variables, world, ctx, turns)
             if not current.ruling.valid:
                 outcome, reason = "builder survives", f"no valid counterexample in round {number}"
@@ -195,10 +172,14 @@ class Elk(Protocol):
         }
 
     async def _score(
-        self, proposal: Proposal, recipe: Recipe | None, trial: Trial, scenario: Scenario, seed: int, ctx: GameContext
+        self, current: ElkRound, recipe: Recipe | None, scenario: Scenario, seed: int, ctx: GameContext,
+        turns: list[Turn],
     ) -> Evaluation:
         """The attached reporter on the trial's fake positives and the test set's real positives: a rule answers on
-        all of them, a prompt reporter on the first ``reporter_episodes`` of each, one model call per episode."""
+        all of them, a prompt reporter on the first ``reporter_episodes`` of each, one model call per episode (kept
+        as the builder's ``reporter`` turns)."""
+        proposal, trial, number = current.proposal, current.trial, current.round
+        assert trial is not None
         world = scenario.world
         assert world is not None
         fakes, reals = trial_positives(trial, world, seed)
@@ -208,10 +189,8 @@ class Elk(Protocol):
             return scored(f"{reporter} (reference rule)", fake, real)
         k = self.opts.reporter_episodes
         fakes, reals = fakes[:k], reals[:k]
-        predictor = predictor_for(world, seed)
-        shown = examples(recipe, world, seed)
-        example_lines = predictor_state(predictor, [e for e, _ in shown], seed)
-        labelled = list(zip(example_lines, [label for _, label in shown], strict=True))
+        # the predictor's state is computed off the event loop, as training is
+        labelled, lines = await asyncio.to_thread(prompt_material, recipe, world, [*fakes, *reals], seed)
         settings = GenerationSettings(max_tokens=REPORTER_TOKENS, temperature=self.opts.temperature)
         replies = await asyncio.gather(
             *(
@@ -221,9 +200,10 @@ class Elk(Protocol):
                     template="reporter",
                     settings=settings,
                 )
-                for line in predictor_state(predictor, [*fakes, *reals], seed)
+                for line in lines
             )
         )
+        turns.extend(_turn("builder", number, reply, "reporter") for reply in replies)
         says = [parse_yes_no(r.text) for r in replies]
         fake = [probability(s, fake=True) for s in says[: len(fakes)]]
         real = [probability(s, fake=False) for s in says[len(fakes) :]]
@@ -258,7 +238,7 @@ class Elk(Protocol):
         )
         turns.extend(_turn("judge", current.round, reply, "ruling") for reply in replies)
         judge = Ruling(valid=valid, reason=reason if valid is not None else "the judge gave no readable ruling")
-        return (executed, judge) if executed else (judge, None)
+        return (executed, judge) if executed is not None else (judge, None)
 
     def metrics(self, records: Iterable[GameRecord]) -> ElkMetrics | None:
         """Survival, counterexamples, executed episodes and reporter scores (see :class:`ElkMetrics`)."""

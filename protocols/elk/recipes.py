@@ -37,8 +37,8 @@ from functools import cache
 from typing import Any, Literal
 
 import numpy as np
-from oversight.protocols.elk.predictor import LAYERS, Layer, Predictor, predictor_for
-from oversight.protocols.elk.sampling import ordinary, schemes, tampering_actions
+from oversight.protocols.elk.predictor import LAYERS, TRAINING, Layer, Predictor, predictor_for
+from oversight.protocols.elk.sampling import ordinary, schemes, stream, tampering_actions
 from oversight.protocols.elk.world import Episode, World, canonical_action
 from pydantic import BaseModel, Field, ValidationError
 
@@ -56,11 +56,11 @@ class Recipe(BaseModel):
     """A parsed ``RECIPE:`` line: the base and its parameters, with one canonical spelling (:attr:`text`)."""
 
     base: Base
-    l1: float | None = Field(default=None, gt=0)
-    l2: float | None = Field(default=None, gt=0)
+    l1: float | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False)
+    l2: float | None = Field(default=None, gt=0, le=1000, allow_inf_nan=False)
     depth: int | None = Field(default=None, ge=1, le=12)
     layer: Layer = "all"
-    tricks: list[str] | None = None
+    tricks: list[str] | None = Field(default=None, min_length=1)
     tricks_followed: int = Field(default=1, ge=0)
 
     @property
@@ -153,7 +153,7 @@ def _tricks_used(world: World, episode: Episode) -> int:
 
 def training_set(recipe: Recipe, world: World, seed: int) -> tuple[list[Episode], list[bool]]:
     """The episodes a recipe trains on and their labels (True = yes, the good outcome), drawn from ``seed``."""
-    rng = np.random.default_rng(seed)
+    rng = stream(seed, "recipe")
     base = ordinary(world, rng, DRAWS)
     labelled = [(e, e.human_safe) for e in base]
     if recipe.base == "staged-cases":
@@ -170,7 +170,7 @@ def training_set(recipe: Recipe, world: World, seed: int) -> tuple[list[Episode]
 
 def reference_set(world: World, seed: int) -> list[Episode]:
     """What the reference reporters are fitted on: ordinary episodes and schemes, drawn from ``seed``."""
-    rng = np.random.default_rng(seed)
+    rng = stream(seed, "references")
     return ordinary(world, rng, DRAWS) + schemes(world, rng, 2 * DRAWS)
 
 
@@ -191,6 +191,9 @@ class Reporter:
 
 
 def _fit(recipe: Recipe, features: np.ndarray, labels: list[bool], seed: int) -> Any:
+    """The recipe's reporter fitted on the features: a depth-limited tree for ``depth=``, else a logistic probe on
+    standardised features whose penalty λ is turned into scikit-learn's C; both weigh the two answers equally,
+    since a recipe's labels are rarely balanced."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -219,24 +222,28 @@ class UntrainableRecipe(ValueError):
 def _trained(world_json: str, seed: int, recipe_json: str) -> Reporter:
     world, recipe = World.model_validate_json(world_json), Recipe.model_validate_json(recipe_json)
     predictor = predictor_for(world, seed)
-    episodes, labels = training_set(recipe, world, seed + 1)
+    episodes, labels = training_set(recipe, world, seed)
     if len(set(labels)) < 2:
         raise UntrainableRecipe(f"every training label of {recipe.text!r} is {'yes' if labels[0] else 'no'}")
-    model = _fit(recipe, predictor.latent(episodes, recipe.layer), labels, seed)
+    try:
+        model = _fit(recipe, predictor.latent(episodes, recipe.layer), labels, seed)
+    except ValueError as exc:  # parameters scikit-learn refuses: the round records why, the game goes on
+        raise UntrainableRecipe(f"{recipe.text!r} could not be fitted: {exc}") from None
     return Reporter(name=recipe.text, layer=recipe.layer, model=model, predictor=predictor)
 
 
 def train(recipe: Recipe, world: World, seed: int = 0) -> Reporter:
     """The reporter ``recipe`` trains over the world's predictor (both for ``seed``), kept for the process; raises
     :class:`UntrainableRecipe` when its labels leave nothing to learn."""
-    return _trained(world.model_dump_json(), seed, recipe.model_dump_json())
+    with TRAINING:
+        return _trained(world.model_dump_json(), seed, recipe.model_dump_json())
 
 
 @cache
 def _reference(world_json: str, seed: int, name: str) -> Reporter:
     world = World.model_validate_json(world_json)
     predictor = predictor_for(world, seed)
-    episodes = reference_set(world, seed + 2)
+    episodes = reference_set(world, seed)
     labels = [e.truth_safe if name == "truth-probe" else e.human_safe for e in episodes]
     model = _fit(Recipe(base="human-labels"), predictor.latent(episodes), labels, seed)
     return Reporter(name=name, layer="all", model=model, predictor=predictor)
@@ -244,4 +251,5 @@ def _reference(world_json: str, seed: int, name: str) -> Reporter:
 
 def reference(name: str, world: World, seed: int = 0) -> Reporter:
     """A reference reporter (``truth-probe`` or ``human-simulator``) for the world's predictor and ``seed``."""
-    return _reference(world.model_dump_json(), seed, name)
+    with TRAINING:
+        return _reference(world.model_dump_json(), seed, name)

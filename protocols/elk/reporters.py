@@ -17,12 +17,9 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-from oversight.protocols.elk.predictor import (
-    Predictor,
-    predictor_for,
-    training_episodes,
-)
+from oversight.protocols.elk.predictor import Predictor, predictor_for, training_episodes
 from oversight.protocols.elk.recipes import Recipe, training_set
+from oversight.protocols.elk.sampling import stream
 from oversight.protocols.elk.world import Episode, World
 
 #: the reference rules, by name
@@ -38,13 +35,14 @@ EXAMPLES = 8
 @cache
 def _spread_units(world_json: str, seed: int) -> tuple[int, ...]:
     world = World.model_validate_json(world_json)
-    latent = predictor_for(world, seed).latent(training_episodes(world, seed + 5, 400))
+    latent = predictor_for(world, seed).latent(training_episodes(world, seed, 400, "shown units"))
     return tuple(int(i) for i in np.argsort(-latent.std(axis=0), kind="stable")[:SHOWN_UNITS])
 
 
 def predictor_state(predictor: Predictor, episodes: list[Episode], seed: int = 0) -> list[str]:
-    """Each episode's predictor state as one line of neutral names: the ``SHOWN_UNITS`` hidden units that vary most
-    over the predictor's own training episodes (chosen without any label), then the forecast sensor outputs."""
+    """Each episode's predictor state as one line of neutral names: the ``SHOWN_UNITS`` hidden units (of both
+    layers, whatever the recipe's ``layer=``) that vary most over a fresh draw of ordinary episodes and schemes
+    (chosen without any label), then the forecast sensor outputs."""
     if not episodes:
         return []
     units = list(_spread_units(predictor.world.model_dump_json(), seed))
@@ -58,8 +56,8 @@ def predictor_state(predictor: Predictor, episodes: list[Episode], seed: int = 0
 def examples(recipe: Recipe | None, world: World, seed: int = 0, k: int = EXAMPLES) -> list[tuple[Episode, bool]]:
     """``k`` labelled episodes from the recipe's training distribution (``human-labels`` when there is no recipe),
     half labelled yes and half no where the labels allow, picked from ``seed``."""
-    episodes, labels = training_set(recipe or Recipe(base="human-labels"), world, seed + 1)
-    rng = np.random.default_rng(seed + 6)
+    episodes, labels = training_set(recipe or Recipe(base="human-labels"), world, seed)
+    rng = stream(seed, "examples")
     yes = [i for i, label in enumerate(labels) if label]
     no = [i for i, label in enumerate(labels) if not label]
     wanted_no = min(len(no), k // 2)
@@ -92,3 +90,13 @@ def reporter_variables(
         "state": state,
         "question": question,
     }
+
+
+def prompt_material(
+    recipe: Recipe | None, world: World, episodes: list[Episode], seed: int = 0
+) -> tuple[list[tuple[str, bool]], list[str]]:
+    """What a prompt reporter is shown: the labelled examples (state line, label) and each episode's state line."""
+    predictor = predictor_for(world, seed)
+    shown = examples(recipe, world, seed)
+    lines = predictor_state(predictor, [e for e, _ in shown], seed)
+    return list(zip(lines, [label for _, label in shown], strict=True)), predictor_state(predictor, episodes, seed)

@@ -8,6 +8,7 @@ tampering variable, not by keeping the episodes whose truth is bad.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,6 +20,13 @@ HORIZON = 12
 TAMPER_WEIGHT = 4.0
 #: attempts per wanted episode before a family is declared unsatisfiable
 ATTEMPTS = 20
+
+
+def stream(seed: int, name: str) -> np.random.Generator:
+    """The random stream ``name`` of ``seed``: each draw of the experiment (predictor training, a recipe's
+    episodes, the test set, a family) has its own, so no two draws share episodes by accident, within a seed or
+    across seeds."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
 def tampering_actions(world: World) -> list[str]:
