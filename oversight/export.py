@@ -54,7 +54,6 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -67,7 +66,7 @@ from oversight.dataframe import game_columns, game_row
 from oversight.errors import UserError
 from oversight.protocol import PROTOCOLS, ExportUnsupported, Protocol
 from oversight.records import GameRecord
-from oversight.runfolder import RunFolder
+from oversight.runfolder import RunFolder, write_whole
 from oversight.secrets import redact_json
 from oversight.tasks import load_task
 from oversight.verdicts import choice_labels
@@ -295,17 +294,7 @@ def _primed(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 def _write(target: Path, write: Callable[[TextIO], int]) -> int:
     """Write the file beside ``target`` and move it into place whole; returns what ``write`` counted."""
-    partial = target.with_name(f".{target.name}.partial")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "w", encoding="utf-8", newline="") as handle:
-            count = write(handle)
-        os.replace(partial, target)
-    except OSError as exc:
-        raise UserError(f"{target}: cannot write the export ({exc.strerror})") from None
-    finally:
-        partial.unlink(missing_ok=True)
-    return count
+    return write_whole(target, write, "export")
 
 
 def _write_jsonl(handle: TextIO, rows: Iterable[dict[str, Any]]) -> int:

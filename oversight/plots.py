@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
 import textwrap
 from collections import defaultdict
@@ -30,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from markupsafe import Markup, escape
 
 from oversight.calibration import bin_of, binned_calibration_error
-from oversight.errors import UserError
 from oversight.records import GameRecord, Interval, RunSummary
+from oversight.runfolder import write_whole
 from oversight.scoring import wilson_interval
 
 if TYPE_CHECKING:
@@ -154,16 +153,7 @@ def write_plots(plots: Iterable[Plot], folder: Path) -> None:
     """Write each plot to ``folder`` as ``<key>.svg`` and ``<key>.png``, each file moved into place whole."""
     for plot in plots:
         for suffix, data in ((".svg", plot.svg.encode("utf-8")), (".png", plot.png())):
-            target = folder / f"{plot.key}{suffix}"
-            partial = folder / f".{target.name}.partial"
-            try:
-                folder.mkdir(exist_ok=True)
-                partial.write_bytes(data)
-                os.replace(partial, target)
-            except OSError as exc:
-                raise UserError(f"{target}: cannot write the plot ({exc.strerror})") from None
-            finally:
-                partial.unlink(missing_ok=True)
+            write_whole(folder / f"{plot.key}{suffix}", lambda handle, data=data: handle.write(data), "plot", binary=True)
 
 
 # drawing ------------------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import heapq
-import os
 import re
 import shlex
 from collections import Counter
@@ -26,14 +25,13 @@ import jinja2
 
 from oversight.defaults import REPORT_GAMES
 from oversight import plots
-from oversight.errors import UserError
 from oversight.display import (
     headlines, in_display_order, metric_sections, probability_label, protocol_class, seat_name,
     stated_beside_logprobs,
 )
 from oversight.ratings import GameResult, Ratings, game_result, player_of, ratings
 from oversight.records import GameRecord, Turn
-from oversight.runfolder import RunFolder
+from oversight.runfolder import RunFolder, write_whole
 from oversight.scoring import SummaryTally
 from oversight.transcript_index import LogIndex
 from oversight.verdicts import choice_labels
@@ -244,14 +242,6 @@ def write_report(run_dir: Path, out: Path | None = None, games: int | None = REP
     """Write RUN's report (default ``RUN/report.html``) and return its path; see :func:`render_report`."""
     folder = RunFolder.open_existing(run_dir)
     target = out or folder.path / "report.html"
-    # written beside the target and moved into place whole, so a log that turns out unreadable leaves no half page
-    partial = target.with_name(f".{target.name}.partial")
-    try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            handle.writelines(render_report(folder, games, folder.path / "plots"))
-        os.replace(partial, target)
-    except OSError as exc:
-        raise UserError(f"{target}: cannot write the report ({exc.strerror})") from None
-    finally:
-        partial.unlink(missing_ok=True)
+    # moved into place whole, so a log that turns out unreadable leaves no half page
+    write_whole(target, lambda handle: handle.writelines(render_report(folder, games, folder.path / "plots")), "report")
     return target

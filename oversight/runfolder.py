@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -38,6 +38,25 @@ def write_json_atomic(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+T = TypeVar("T")
+
+
+def write_whole(target: Path, write: Callable[[IO[Any]], T], what: str, *, binary: bool = False) -> T:
+    """Write ``target`` through ``write`` into a file beside it, then move it into place whole, so a failure leaves
+    no half-written file; returns what ``write`` returned. An OS error is one line: ``cannot write the <what>``."""
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(partial, "wb") if binary else open(partial, "w", encoding="utf-8", newline="") as handle:
+            result = write(handle)
+        os.replace(partial, target)
+    except OSError as exc:
+        raise UserError(f"{target}: cannot write the {what} ({exc.strerror})") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return result
 
 
 def iter_records(path: Path) -> Iterator[GameRecord]:
