@@ -391,6 +391,9 @@ def test_the_overseer_splits_and_combines_but_never_answers() -> None:
 
     assert aggregate("6", "3") == "ANSWER: 9"
     assert aggregate("7", "3") == "ANSWER: 10"  # exact over what it is told, right or wrong
+    # sub-answers are read as the game reads answers: a sentence gives its number, a hedge gives none
+    assert aggregate(f"The value of {EXPR.format('2 * 3')[:-1].split('expression ')[1]} is 6.", "ANSWER: 3") == "ANSWER: 9"
+    assert aggregate("6 or 7", "3") == UNKNOWN
     assert aggregate("six", "3") == UNKNOWN  # unreadable: it does not fall back on knowing the answer
     assert aggregate("6") == UNKNOWN  # not the decomposition it would make
 

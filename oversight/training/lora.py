@@ -78,7 +78,8 @@ def train_lora(
         model = get_peft_model(model, config)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     examples = [_encode(tokenizer, row) for row in rows]
-    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(trainable, lr=settings.learning_rate)
     order = random.Random(settings.seed)
     losses: list[float] = []
     model.train()
@@ -94,6 +95,7 @@ def train_lora(
             mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch], device=model.device)
             loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, settings.max_grad_norm)
             optimiser.step()
             optimiser.zero_grad()
             losses.append(round(float(loss.item()), 6))

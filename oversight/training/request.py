@@ -22,7 +22,9 @@ class TrainingSettings(BaseModel):
     alpha: int = Field(default=32, ge=1)
     #: the attention projections the adapter wraps (their names in Llama/Qwen-style models)
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
-    learning_rate: float = Field(default=2e-3, gt=0)
+    learning_rate: float = Field(default=1e-3, gt=0)
+    #: gradients are clipped to this norm, so one odd batch cannot throw the adapter off
+    max_grad_norm: float = Field(default=1.0, gt=0)
     epochs: int = Field(default=4, ge=1, le=100)
     batch_size: int = Field(default=4, ge=1, le=256)
     seed: int = 0

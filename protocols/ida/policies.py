@@ -25,12 +25,8 @@ from oversight.protocols.ida.protocol import DELEGATE
 
 from oversight.models.base import ChatMessage, Completion, GenerationSettings
 from oversight.policies.text import plain, prompt_text, section, unit_hash
-from oversight.tasks.decomposable import (
-    DecomposableTask,
-    canonical_question,
-    recognise,
-    tree_shape,
-)
+from oversight.tasks.decomposable import DecomposableTask, canonical_question, recognise, tree_shape
+from oversight.tasks.decomposable.base import extract_answer
 
 _SUB_QUESTION = re.compile(r"^Sub-question (\d+): (.*)$", re.MULTILINE)
 _SUB_ANSWER = re.compile(r"^Sub-answer (\d+): (.*)$", re.MULTILINE)
@@ -118,8 +114,10 @@ def overseer(
       ``decompose`` gives None) or a question of no built-in task, ``DELEGATE``, which hands the question to the
       answerer — it does not answer leaves, so that every fact in a tree (each leaf's answer) comes from the
       learner bound to ``answerer``, and the distilled pairs teach the learner nothing it did not supply;
-    - as the aggregator: the exact combination of the sub-answers it is shown (right or wrong), when they are the
-      exact decomposition's and readable; otherwise ``ANSWER: unknown`` (it never falls back on answering);
+    - as the aggregator: the exact combination of the sub-answers it is shown (right or wrong), each read as the
+      game reads a final answer ("The value of 5 * 8 is 40." gives 40; the exact sub-answer only says what form to
+      read — a number, a list of six — never its value), when they are the exact decomposition's and readable;
+      otherwise ``ANSWER: unknown`` (it never falls back on answering);
     - asked to answer any question directly (the answerer's prompt): ``ANSWER: unknown``.
     """
     prompt = prompt_text(messages)
@@ -132,10 +130,12 @@ def overseer(
         asked, given = _subanswers(block)
         expected = task.decompose(question) or []
         if expected and [canonical_question(q) for q in asked] == [canonical_question(q) for q in expected]:
-            try:
-                return plain(f"ANSWER: {task.aggregate(question, given)}", prompt)
-            except ValueError:
-                pass  # an unreadable sub-answer: the overseer cannot know the answer otherwise
+            read = [extract_answer(answer, task.answer(q)) for q, answer in zip(expected, given, strict=True)]
+            if all(r is not None for r in read):
+                try:
+                    return plain(f"ANSWER: {task.aggregate(question, [str(r) for r in read])}", prompt)
+                except ValueError:
+                    pass  # a sub-answer of the right form that the task still cannot combine
         return plain(UNKNOWN, prompt)
     if "SUB:" in prompt:
         subs = task.decompose(question) if task is not None else None
