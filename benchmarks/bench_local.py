@@ -1,5 +1,6 @@
-"""Local backends: load time, generated tokens/s at 1/4/8/16 concurrent requests, peak memory, and the share of
-that throughput a real debate run gets.
+"""Local backends: load time, generated tokens/s at 1/4/8/16 concurrent requests, peak memory, the share of
+that throughput a real debate run gets, and that run's prompt tokens: sent, computed, reused from the backend's
+prompt cache, and the unique-token floor (its games' distinct text, tokenised once).
 
 Each backend is measured in its own subprocess, so peak RSS (``resource.getrusage``) belongs to that backend
 alone. Prints a markdown section::
@@ -20,12 +21,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from oversight.models.base import BackendOptions, ChatMessage, GenerationSettings
+from oversight.models import create_backend
+from oversight.models.base import BackendOptions, ChatMessage, GenerationSettings, ModelBackend
 from oversight.models.pool import ModelPool
+from oversight.records import GameRecord, UsageTotals
 from oversight.runner import RunConfig, execute
 from oversight.tasks import load_task
 
@@ -60,7 +65,7 @@ async def _rates(
     async def worker() -> None:
         nonlocal prompt_tokens, completion_tokens
         while queue:
-            completion = await pool.complete(spec, queue.pop(), settings)
+            _, completion = await pool.call(spec, queue.pop(), settings)
             prompt_tokens += completion.usage.prompt_tokens
             completion_tokens += completion.usage.completion_tokens
 
@@ -70,7 +75,42 @@ async def _rates(
     return prompt_tokens / wall, completion_tokens / wall
 
 
-async def _debate(spec: str, games: int, max_tokens: int, load: float) -> dict[str, float]:
+def _distinct_texts(record: GameRecord, passages: dict[str, str]) -> list[str]:
+    """The text a game is made of, each piece once: passage, question, choices, and every turn."""
+    turns = [turn.content for turn in record.turns]
+    return [passages.get(record.item_id, ""), record.question, *record.choices, *turns]
+
+
+def _token_counter(backend: ModelBackend) -> Callable[[str], int]:
+    """Tokens of a text by the model's own tokenizer, without special tokens: llama.cpp's ``/tokenize``, or the
+    transformers tokenizer the local backend loaded."""
+    if backend.provider == "llamacpp":
+        url = backend.endpoints()[0].removesuffix("/v1") + "/tokenize"
+
+        def count(text: str) -> int:
+            body = json.dumps({"content": text, "add_special": False}).encode()
+            request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request) as response:
+                return len(json.load(response)["tokens"])
+
+        return count
+    tokenizer = backend._tokenizer  # type: ignore[attr-defined]
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False))
+
+
+async def _floor(spec: str, games: list[list[str]]) -> int:
+    """The unique-token floor of a run: per game, the tokens of its distinct text, summed over the games; what a
+    backend that computed no token twice within a game would still compute (templates' own words left out)."""
+    backend = create_backend(spec, BackendOptions())
+    try:
+        await backend.start()
+        count = _token_counter(backend.backend)
+        return sum(count(text) for texts in games for text in texts if text)
+    finally:
+        await backend.aclose()
+
+
+async def _debate(spec: str, games: int, max_tokens: int, load: float) -> dict[str, Any]:
     """A real one-round debate run (``execute``, as the CLI runs it) over ``games`` games, concurrency 16.
 
     Its wall time includes loading the model once more; the load measured just before is taken off.
@@ -90,13 +130,21 @@ async def _debate(spec: str, games: int, max_tokens: int, load: float) -> dict[s
         result = await execute(config, ["bench_local"])
         wall = time.perf_counter() - start - load
         records = result.folder.records()
-    calls = [call for record in records for call in record.calls]
+    usage = UsageTotals()  # as summary.json sums it
+    for call in (call for record in records for call in record.calls):
+        usage.add(call)
+    passages = {item.id: item.passage or "" for item in load_task("mini-stories").items}
     return {
         "games": len(records),
         "complete": sum(r.status == "complete" for r in records),
-        "prompt_tokens": sum(c.usage.prompt_tokens for c in calls),
-        "completion_tokens": sum(c.usage.completion_tokens for c in calls),
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "calls": usage.calls,
+        "reuse_reported_calls": usage.reuse_reported_calls,
+        "cached_prompt_tokens": usage.cached_prompt_tokens,
+        "computed_prompt_tokens": usage.computed_prompt_tokens,
         "wall": wall,
+        "distinct": [_distinct_texts(record, passages) for record in records],
     }
 
 
@@ -105,7 +153,7 @@ async def measure(spec: str, max_tokens: int, games: int) -> dict[str, Any]:
     pool = ModelPool(BackendOptions(max_connections=max(LEVELS)))  # no response cache: every call is generated
     try:
         start = time.perf_counter()
-        await pool.complete(spec, [ChatMessage(role="user", content="Hi")], GenerationSettings(max_tokens=1))
+        await pool.call(spec, [ChatMessage(role="user", content="Hi")], GenerationSettings(max_tokens=1))
         load = time.perf_counter() - start
         # two waves per level (at least 4 requests), so one slow request does not decide the figure
         tps = {c: (await _rates(pool, spec, _stories(max(2 * c, 4)), c, max_tokens))[1] for c in LEVELS}
@@ -115,10 +163,15 @@ async def measure(spec: str, max_tokens: int, games: int) -> dict[str, Any]:
     debate = await _debate(spec, games, max_tokens, load) if games else None
     if debate:
         # the time a backend kept fully busy would need for the run's tokens: its share of the wall time shows
-        # how well the orchestrator fed the backend (turns within a game wait for each other)
-        busy = debate["prompt_tokens"] / prefill + debate["completion_tokens"] / tps[max(LEVELS)]
+        # how well the orchestrator fed the backend (turns within a game wait for each other); prompt tokens it
+        # reused from its prompt cache cost it next to nothing, so they are left out
+        computed = debate["prompt_tokens"] - debate["cached_prompt_tokens"]
+        busy = computed / prefill + debate["completion_tokens"] / tps[max(LEVELS)]
         debate["share"] = busy / debate["wall"]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    if debate:
+        # the model once more, for its tokenizer only: after the peak memory is read, so that stays the run's
+        debate["floor"] = await _floor(spec, debate.pop("distinct"))
     # other work on the machine shows up here: the figures are only as good as the machine was idle
     system_load = f"{load_before:.1f} / {os.getloadavg()[0]:.1f}"
     return {
@@ -154,7 +207,7 @@ def _markdown(results: list[dict[str, Any]], command: str, max_tokens: int) -> s
         f"- **prefill**: prompt tokens/s, {top} prompts of ~600 tokens in flight, one token generated each.",
         (
             f"- **debate run**: `execute()` of a one-round debate ({max_tokens}-token turns, {top} connections) "
-            "minus the load time; **busy share** = (prompt tokens / prefill + generated tokens / tok/s "
+            "minus the load time; **busy share** = (prompt tokens computed / prefill + generated tokens / tok/s "
             f"@{top}) / wall time: how much of the time the orchestrator kept the backend as busy as it can be."
         ),
         "- **load avg**: the machine's 1-minute load average before / after (this benchmark itself adds about 2).",
@@ -179,6 +232,33 @@ def _markdown(results: list[dict[str, Any]], command: str, max_tokens: int) -> s
             f"| `{r['spec']}` | {r['load']:.1f} | {r['peak_mb']:,.0f} | {tps} | {r['prefill']:.0f} | {debate} | {share} "
             f"| {r['system_load']} |"
         )
+    debates = [r for r in results if r["debate"]]
+    if debates:
+        lines += [
+            "",
+            "Prompt tokens of the debate run:",
+            "",
+            "- **sent**: prompt tokens of every call; **computed** / **reused**: of the calls whose backend says "
+            "(llama.cpp's `timings`, the transformers backend's own count: it reuses none), those it computed and "
+            "those it took from its prompt cache; **reported** = such calls / all calls.",
+            "- **floor**: the unique-token floor, per game the tokens of its distinct text (passage, question, "
+            "choices, every turn) counted once, by the model's tokenizer, summed over the games.",
+            "",
+            "| backend | sent | computed | reused | reported | floor | sent / floor | computed / floor |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in debates:
+            d = r["debate"]
+            reported = d["reuse_reported_calls"]
+            computed, reused = "-", "-"
+            if reported:
+                computed, reused = f"{d['computed_prompt_tokens']:,}", f"{d['cached_prompt_tokens']:,}"
+            per_floor = f"{d['computed_prompt_tokens'] / d['floor']:.1f}×" if reported and d["floor"] else "-"
+            sent_floor = f"{d['prompt_tokens'] / d['floor']:.1f}×" if d["floor"] else "-"
+            lines.append(
+                f"| `{r['spec']}` | {d['prompt_tokens']:,} | {computed} | {reused} | {reported}/{d['calls']} "
+                f"| {d['floor']:,} | {sent_floor} | {per_floor} |"
+            )
     return "\n".join(lines)
 
 

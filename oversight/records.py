@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field, computed_field, model_validator
 
 from oversight.models.base import Usage
 from oversight.training.request import DistillationRecord
@@ -31,6 +31,14 @@ class ModelCall(BaseModel):
     cached: bool = False
     #: sha256 of the request, the response cache's key: ``show RUN GAME --prompts`` finds its messages by it
     key: str | None = None
+
+    @model_validator(mode="after")
+    def _replay_reused_nothing(self) -> ModelCall:
+        """A call the response cache answered sent nothing: the prompt-cache reuse its stored usage reports was
+        another call's, so it is dropped (not reported) here."""
+        if self.cached and self.usage.cached_prompt_tokens is not None:
+            self.usage = self.usage.model_copy(update={"cached_prompt_tokens": None})
+        return self
 
 
 class Turn(BaseModel):
@@ -153,16 +161,29 @@ class RunManifest(BaseModel):
 
 class UsageTotals(BaseModel):
     calls: int = 0
+    #: calls the response cache answered (no request sent)
     cached_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: calls sent to their backend whose backend said how many prompt tokens it reused from its prompt cache;
+    #: the two sums below count these calls only (0 here: no backend said, which is not the same as reusing none)
+    reuse_reported_calls: int = 0
+    #: prompt tokens of those calls the backend reused from its prompt cache instead of computing them
+    cached_prompt_tokens: int = 0
+    #: prompt tokens of those calls the backend computed
+    computed_prompt_tokens: int = 0
 
     def add(self, call: ModelCall) -> None:
-        """Count one model call: its tokens, and whether the cache answered it."""
+        """Count one model call: its tokens, whether the cache answered it, and its prompt-cache reuse if told."""
         self.calls += 1
         self.cached_calls += int(call.cached)
         self.prompt_tokens += call.usage.prompt_tokens
         self.completion_tokens += call.usage.completion_tokens
+        computed = call.usage.computed_prompt_tokens
+        if computed is not None and not call.cached:
+            self.reuse_reported_calls += 1
+            self.cached_prompt_tokens += call.usage.prompt_tokens - computed
+            self.computed_prompt_tokens += computed
 
 
 class Interval(BaseModel):

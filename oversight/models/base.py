@@ -50,16 +50,35 @@ class Usage(BaseModel):
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: of the prompt tokens, how many the backend reused from its prompt (KV) cache instead of computing them:
+    #: llama.cpp's ``timings.cache_n``, an OpenAI-compatible server's ``usage.prompt_tokens_details.cached_tokens``,
+    #: 0 from the transformers backend (it computes every prompt in full); None when the backend does not say
+    cached_prompt_tokens: int | None = None
 
     @property
     def total_tokens(self) -> int:
         """Tokens read and written together."""
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def computed_prompt_tokens(self) -> int | None:
+        """Prompt tokens the backend computed (not reused from its prompt cache); None when it does not say."""
+        if self.cached_prompt_tokens is None:
+            return None
+        return self.prompt_tokens - self.cached_prompt_tokens
+
+    def _reuse_known(self) -> int | None:
+        return 0 if self.cached_prompt_tokens is None and self.prompt_tokens == 0 else self.cached_prompt_tokens
+
     def __add__(self, other: Usage) -> Usage:
+        # reuse is known for a sum only when every part says it (otherwise prompt − cached would count as computed
+        # the tokens of a part that never said); a part without prompt tokens reused none, so Usage() starts a sum
+        mine, theirs = self._reuse_known(), other._reuse_known()
+        cached = mine + theirs if mine is not None and theirs is not None else None
         return Usage(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_prompt_tokens=cached,
         )
 
 

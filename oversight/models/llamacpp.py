@@ -3,8 +3,10 @@
 The server (from the prebuilt ``xllamacpp`` wheel) starts on the first request, on 127.0.0.1 and a free port,
 with one parallel slot per concurrent request the run allows (capped) and continuous batching across them.
 Requests then go through :class:`OpenAIBackend`, the same code path as a hosted API: errors, usage and
-``top_logprobs`` parsing are shared, and retries and timeouts are those of every backend. Settings: ``?slots=N`` (parallel sequences), ``?ctx=N`` (context
-tokens per slot) and ``?threads=N`` (default: every core this process may use; fewer when other work shares
+``top_logprobs`` parsing are shared, and retries and timeouts are those of every backend. Prompt caching is on:
+a request whose prompt starts as one a slot already holds computes only the rest, and each call's usage says how
+many prompt tokens were reused (``cached_prompt_tokens``). Settings: ``?slots=N`` (parallel sequences), ``?ctx=N``
+(context tokens per slot) and ``?threads=N`` (default: every core this process may use; fewer when other work shares
 the cores, since llama.cpp's threads wait for each other at every step).
 """
 
@@ -74,6 +76,9 @@ class LlamaCppBackend(ModelBackend):
         self.options.fix_limit(url, self.slots)
         inner_spec = ModelSpec(raw=self.spec.raw, provider="openai", name=self.spec.name, params={"base_url": url})
         self._inner = OpenAIBackend(inner_spec, self.options)
+        # llama.cpp's default, said outright: a prompt that starts as one a slot holds computes only what follows
+        # the shared prefix; the reply says how many tokens it reused (Usage.cached_prompt_tokens)
+        self._inner.extra_body = {"cache_prompt": True}
 
     def endpoints(self) -> tuple[str, ...]:
         """The server's base URL, once it runs."""

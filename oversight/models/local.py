@@ -4,7 +4,8 @@ The model is a model folder (safetensors), a GGUF file (dequantised by transform
 (assembled by :mod:`oversight.weights`). Requests from concurrent games are batched dynamically: whatever
 arrives within a few milliseconds, up to ``?batch=N``, becomes one left-padded ``generate`` on a single worker
 thread, so the event loop stays free. Only requests with the same sampling settings share a batch, and greedy
-outputs equal one-at-a-time outputs (each row is cut at its own end of sequence and ``max_tokens``). With
+outputs equal one-at-a-time outputs (each row is cut at its own end of sequence and ``max_tokens``). No prompt
+is cached between calls, so every call's usage says it reused none (``cached_prompt_tokens=0``). With
 ``logprobs`` set, each token comes with its log-probability and the top alternatives from the raw logits.
 A batch that runs out of memory halves the batch size, and its calls are tried again, with backoff, as every
 backend's transient failures are (:mod:`oversight.models.reliable`); any other failure fails its calls. torch
@@ -310,7 +311,8 @@ class LocalBackend(ModelBackend):
         if cut is not None:
             text, finish = text[:cut], "stop"
         logprobs = self._logprobs(logits, row, ids, settings.top_logprobs or DEFAULT_TOP_LOGPROBS) if settings.logprobs else None
-        usage = Usage(prompt_tokens=len(job.prompt), completion_tokens=len(ids))
+        # every generate starts from an empty KV cache: the whole prompt is computed, none of it reused
+        usage = Usage(prompt_tokens=len(job.prompt), completion_tokens=len(ids), cached_prompt_tokens=0)
         return Completion(text=text, usage=usage, logprobs=logprobs, finish_reason=finish)
 
     def _logprobs(self, logits: Any, row: int, ids: list[int], k: int) -> list[TokenLogprob]:

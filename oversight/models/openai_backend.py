@@ -84,6 +84,8 @@ class OpenAIBackend(ModelBackend):
         self._api_key = key
         self._urls = tuple(urls)
         self._clients: dict[str, openai.AsyncOpenAI] = {}
+        #: fields a particular server takes besides OpenAI's (llama.cpp's ``cache_prompt``), sent with every request
+        self.extra_body: dict[str, Any] = {}
 
     def cache_identity(self) -> dict[str, Any]:
         # the replica group, not the replica that happened to answer: replicas serve the same weights
@@ -171,6 +173,7 @@ class OpenAIBackend(ModelBackend):
         if settings.logprobs:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = settings.top_logprobs or 5
+        kwargs.update(self.extra_body)
         client = self._client(request.endpoint or self._urls[0])
         # the SDK's own client, auth, errors and response model, without re-validating a body we built from plain
         # strings and numbers (a quarter of the SDK's CPU per call)
@@ -184,6 +187,23 @@ class OpenAIBackend(ModelBackend):
             await client.close()
 
 
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _cached_prompt_tokens(response: Any, prompt: int) -> int | None:
+    """How many prompt tokens the server reused from its prompt cache, when it says: ``usage.prompt_tokens_details.
+    cached_tokens`` (OpenAI, vLLM, recent llama.cpp), else llama.cpp's ``timings`` (``cache_n`` reused, or
+    ``prompt_n`` computed); None when it says neither."""
+    details = getattr(response.usage, "prompt_tokens_details", None)
+    cached = _count(getattr(details, "cached_tokens", None))
+    if cached is None and isinstance(timings := getattr(response, "timings", None), dict):
+        cached = _count(timings.get("cache_n"))
+        if cached is None and (computed := _count(timings.get("prompt_n"))) is not None:
+            cached = max(prompt - computed, 0)
+    return min(cached, prompt) if cached is not None else None
+
+
 def _parse(response: Any) -> Completion:
     choices = getattr(response, "choices", None)
     if not choices:
@@ -195,9 +215,11 @@ def _parse(response: Any) -> Completion:
         raise GarbageResponse("response has no message content")
     usage = Usage()
     if response.usage is not None:
+        prompt = response.usage.prompt_tokens or 0
         usage = Usage(
-            prompt_tokens=response.usage.prompt_tokens or 0,
+            prompt_tokens=prompt,
             completion_tokens=response.usage.completion_tokens or 0,
+            cached_prompt_tokens=_cached_prompt_tokens(response, prompt),
         )
     logprobs = None
     if choice.logprobs is not None and choice.logprobs.content:
