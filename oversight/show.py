@@ -206,10 +206,14 @@ def protocol_sheets(summary: RunSummary) -> list[Sheet | tuple[str, str]]:
 
 
 def usage_sheet(summary: RunSummary) -> Sheet:
-    """A row per role: its model calls, how many the cache answered, and its prompt and completion tokens."""
-    sheet = Sheet("token usage by role", ["role", "calls", "cached", "prompt tokens", "completion tokens"])
+    """A row per role: its model calls, how many the cache answered, its prompt and completion tokens, and the
+    prompt tokens its backend reused from a prompt cache ("-" where no backend said)."""
+    sheet = Sheet(
+        "token usage by role", ["role", "calls", "cached", "prompt tokens", "reused by the backend", "completion tokens"]
+    )
     for role, usage in summary.usage_by_role.items():
-        sheet.rows.append([role, str(usage.calls), str(usage.cached_calls), str(usage.prompt_tokens),
+        reused = str(usage.cached_prompt_tokens) if usage.reuse_reported_calls else "-"
+        sheet.rows.append([role, str(usage.calls), str(usage.cached_calls), str(usage.prompt_tokens), reused,
                            str(usage.completion_tokens)])
     return sheet
 

@@ -20,8 +20,9 @@ from aiohttp import web
 from oversight.loopback import LoopbackServer, build_app
 from oversight.models import create_backend
 from oversight.models.base import BackendOptions, ChatMessage, GenerationSettings, Usage
-from oversight.records import ModelCall, UsageTotals
+from oversight.records import ModelCall, RunSummary, UsageTotals
 from oversight.runner import RunConfig, execute
+from oversight.show import usage_sheet
 from oversight.tasks import load_task
 
 from .conftest import API_KEY
@@ -178,6 +179,11 @@ def test_summary_sums_reuse_per_role_and_model_and_replays_reuse_nothing(
     judge = summary["usage_by_model"]["scripted/auto"]
     assert judge["calls"] > 0 and judge["prompt_tokens"] > 0
     assert (judge["reuse_reported_calls"], judge["cached_prompt_tokens"], judge["computed_prompt_tokens"]) == (0, 0, 0)
+    # oversight show's usage table gives the reused tokens per role, and "-" for a role whose backend did not say
+    sheet = usage_sheet(RunSummary.model_validate(summary))
+    reused = {row[0]: row[sheet.columns.index("reused by the backend")] for row in sheet.rows}
+    assert reused["judge"] == "-"
+    assert reused["debater_a"] == str(summary["usage_by_role"]["debater_a"]["cached_prompt_tokens"])
 
     # the same games again: every call is answered by the response cache, which sends nothing and reuses nothing
     again, replayed = _debate(workdir / "again", roles)
