@@ -18,7 +18,7 @@ from pathlib import Path
 
 from oversight.errors import UserError
 from oversight.models.base import ModelSpec
-from oversight.training.request import Distillation, DistillationRecord, TrainingSettings
+from oversight.training.request import Distillation, DistillationRecord
 
 #: the providers whose models the engine can fine-tune itself
 TRAINABLE = ("local",)
@@ -82,5 +82,3 @@ async def distil(request: Distillation, roles: MutableMapping[str, str], run_fol
         device=done.get("device", ""), reused=reused,
     )
 
-
-__all__ = ["TRAINABLE", "TrainingSettings", "check_trainable", "distil"]

@@ -152,7 +152,15 @@ def _tricks_used(world: World, episode: Episode) -> int:
 
 
 def training_set(recipe: Recipe, world: World, seed: int) -> tuple[list[Episode], list[bool]]:
-    """The episodes a recipe trains on and their labels (True = yes, the good outcome), drawn from ``seed``."""
+    """The episodes a recipe trains on and their labels (True = yes, the good outcome), drawn from ``seed``; drawn
+    once per process, since training and a prompt reporter's examples both need them."""
+    episodes, labels = _training_set(world.model_dump_json(), seed, recipe.model_dump_json())
+    return list(episodes), list(labels)
+
+
+@cache
+def _training_set(world_json: str, seed: int, recipe_json: str) -> tuple[tuple[Episode, ...], tuple[bool, ...]]:
+    world, recipe = World.model_validate_json(world_json), Recipe.model_validate_json(recipe_json)
     rng = stream(seed, "recipe")
     base = ordinary(world, rng, DRAWS)
     labelled = [(e, e.human_safe) for e in base]
@@ -165,7 +173,7 @@ def training_set(recipe: Recipe, world: World, seed: int) -> tuple[list[Episode]
         ]
     elif recipe.base == "sensor-consistency":
         labelled += [(e, False) for e in schemes(world, rng, DRAWS) if len(set(e.sensors_fine.values())) == 2]
-    return [e for e, _ in labelled], [label for _, label in labelled]
+    return tuple(e for e, _ in labelled), tuple(label for _, label in labelled)
 
 
 def reference_set(world: World, seed: int) -> list[Episode]:
