@@ -194,9 +194,18 @@ class DebateFamily(Protocol):
             if t.meta.get("kind") in ("argument", "question")
         ]
 
-    def _passage_for_speakers(self, item: TaskItem) -> str:
+    def _for_speakers(self, item: TaskItem) -> dict[str, Any]:
+        """What every speaker's prompt of a game shares, the choosing one's included: the passage and the rules, in
+        the same words for each, so their prompts start with one prefix a server computes once."""
         passage = item.passage or ""
-        return numbered_passage(passage) if self.options.quote_spans else passage
+        return {
+            **self._common(item),
+            "passage": numbered_passage(passage) if self.options.quote_spans else passage,
+            "spans": self.options.quote_spans,
+            "quote_allowance": self.options.quotes.allowance(passage),
+            "quote_min_words": self.options.quote_min_words,
+            "char_limit": self.options.char_limit,
+        }
 
     async def play(self, game: GameSetup, ctx: GameContext) -> GameOutcome:
         if ctx.judge is None:
@@ -235,18 +244,13 @@ class DebateFamily(Protocol):
         role = self.seat_role(seat)
         style = ctx.styles.get(role, PlayStyle())
         variables = {
-            **self._common(item),
-            "passage": self._passage_for_speakers(item),
-            "spans": self.options.quote_spans,
-            "quote_allowance": self.options.quotes.allowance(item.passage or ""),
-            "quote_min_words": self.options.quote_min_words,
+            **self._for_speakers(item),
             "seat": seat,
             "speaker": self._speaker_name(seat),
             "assigned": labels[defended],
             "assigned_text": item.choices[defended],
             "round": round_number,
             "simultaneous": self.options.turns == "simultaneous",
-            "char_limit": self.options.char_limit,
             "transcript": self._transcript(seen),
         }
         settings = GenerationSettings(max_tokens=self.options.max_tokens, temperature=self.options.temperature)
@@ -342,7 +346,7 @@ class DebateFamily(Protocol):
         chooser = self.seats[game.sample % len(self.seats)]
         completion = await ctx.generate(
             self.seat_role(chooser),
-            {**self._common(item), "passage": item.passage or "", "speaker": self._speaker_name(chooser)},
+            {**self._for_speakers(item), "speaker": self._speaker_name(chooser)},
             template="chooser",
             settings=CHOOSE_SETTINGS,
         )
