@@ -231,5 +231,7 @@ class RunSummary(BaseModel):
     ratings: dict[str, Any] | None = None
     usage_by_role: dict[str, UsageTotals]
     usage_by_model: dict[str, UsageTotals]
+    #: the same sums by protocol (as ``by_protocol`` names them): divided by its games, the tokens per game
+    usage_by_protocol: dict[str, UsageTotals] = Field(default_factory=dict)
     #: what was distilled between phases (fine-tuned adapters with their loss curves, exported rows)
     distillations: list[DistillationRecord] = Field(default_factory=list)

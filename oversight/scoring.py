@@ -152,10 +152,11 @@ class SummaryTally:
         self.by_meta = _MetaSplits()
         self.usage_by_role: dict[str, UsageTotals] = defaultdict(UsageTotals)
         self.usage_by_model: dict[str, UsageTotals] = defaultdict(UsageTotals)
+        self.usage_by_protocol: dict[str, UsageTotals] = defaultdict(UsageTotals)
 
     def add(self, record: GameRecord) -> None:
         """Count one game in: overall, under its protocol, under each of its item's metadata values, and its calls'
-        token usage by role and by model."""
+        token usage by role, by model and by protocol."""
         group = group_name(record)
         _tally(self.overall, record)
         _tally(self.by_protocol[group], record)
@@ -163,6 +164,7 @@ class SummaryTally:
         for call in record.calls:
             self.usage_by_role[call.role].add(call)
             self.usage_by_model[call.model].add(call)
+            self.usage_by_protocol[group].add(call)
 
     def summary(self, run_id: str, planned: int | None = None, skipped: dict[str, int] | None = None) -> RunSummary:
         """The run's summary; ``skipped`` counts the task's questions left out while loading, by reason."""
@@ -181,6 +183,7 @@ class SummaryTally:
             skipped_items=dict(skipped or {}),
             usage_by_role=dict(sorted(self.usage_by_role.items())),
             usage_by_model=dict(sorted(self.usage_by_model.items())),
+            usage_by_protocol=dict(sorted(self.usage_by_protocol.items())),
         )
 
 

@@ -218,6 +218,23 @@ def usage_sheet(summary: RunSummary) -> Sheet:
     return sheet
 
 
+def per_game_sheet(summary: RunSummary) -> Sheet:
+    """A row per protocol: its games and, per game, the prompt tokens sent, those the backend computed rather than
+    reused from its prompt cache ("-" unless every call sent to a backend said), and the completion tokens."""
+    sheet = Sheet("tokens per game by protocol",
+                  ["protocol", "games", "prompt tokens", "computed by the backend", "completion tokens"])
+    for name, usage in summary.usage_by_protocol.items():
+        games = summary.by_protocol[name].games if name in summary.by_protocol else 0
+        if not games:
+            continue
+        sent = usage.calls - usage.cached_calls
+        told = usage.reuse_reported_calls == sent > 0
+        computed = f"{usage.computed_prompt_tokens / games:,.0f}" if told else "-"
+        sheet.rows.append([name, str(games), f"{usage.prompt_tokens / games:,.0f}", computed,
+                           f"{usage.completion_tokens / games:,.0f}"])
+    return sheet
+
+
 def ratings_sheets(summary: RunSummary) -> list[Sheet]:
     """Player ratings with their 95% intervals and judge accuracy against the debaters' mean rating, where there
     are any, then judge accuracy by judge and protocol (protocols in display order); none without ratings."""
@@ -271,6 +288,7 @@ def print_run_result(result: RunResult) -> None:
     screen = Screen.open()
     _print_summary(screen, result.summary)
     screen.sheet(usage_sheet(result.summary))
+    screen.sheet(per_game_sheet(result.summary))
     screen.line(result.outcome())  # one line, however long the folder's path
     summary = result.summary
     if not result.played and not summary.pending and not summary.failed:
