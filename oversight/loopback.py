@@ -5,7 +5,8 @@ played through real HTTP still makes sense. It can add a fixed latency and play 
 with ``Retry-After``, 5xx, malformed JSON, a reply without choices, a hang, a dropped connection — one per
 request, in order. With
 ``slots`` it serves that many requests at a time and queues the rest, as a single-slot llama.cpp server does;
-a queued request whose client gave up is still served, as there.
+a queued request whose client gave up is still served, as there. It keeps the bodies of the last requests it
+answered, so a test can see which of several servers each call reached.
 
 Run it by hand with ``python -m oversight.loopback --port 8000 --latency 0.2 --slots 1``.
 """
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,12 +28,14 @@ from oversight.models.base import ChatMessage, GenerationSettings
 from oversight.policies import POLICIES
 
 FAULTS = ("429", "500", "503", "garbage", "empty", "hang", "drop", "401", "400", "404")
+#: answered requests kept for tests to inspect (a long dry run keeps no more)
+ANSWERED_KEPT = 1000
 
 
 @dataclass
 class ServerState:
-    """The server's settings, the faults still to play back, and what it has received (chat requests and the
-    ``Authorization`` headers they carried), for tests to inspect."""
+    """The server's settings, the faults still to play back, and what it has received (chat requests, the
+    ``Authorization`` headers they carried, the bodies of those it answered), for tests to inspect."""
 
     latency: float = 0.0
     api_key: str | None = None
@@ -40,6 +44,8 @@ class ServerState:
     retry_after: str = "0"
     faults: list[str] = field(default_factory=list)
     chat_requests: int = 0
+    #: the JSON bodies of the last :data:`ANSWERED_KEPT` chat requests it answered with a completion, oldest first
+    answered: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=ANSWERED_KEPT))
     authorizations: set[str] = field(default_factory=set)
     #: set when the server stops, so hung requests end instead of holding up shutdown
     released: asyncio.Event = field(default_factory=asyncio.Event)
@@ -108,6 +114,7 @@ def build_app(state: ServerState) -> web.Application:
                 top_logprobs=body.get("top_logprobs"),
             )
             completion = _policy_for(body["model"])(messages, settings, 0, {})
+            state.answered.append(body)
         choice: dict[str, Any] = {
             "index": 0,
             "message": {"role": "assistant", "content": completion.text},

@@ -2,13 +2,16 @@
 
 A protocol lists the games an item gives rise to (:meth:`Protocol.setups`) and plays one
 (:meth:`Protocol.play`). It talks to its roles only through the context, which renders the role's prompt
-template and asks the role's model; it never sees HTTP, files or the cache.
+template and asks the role's model; it never sees HTTP, files or the cache. The context tags every call of its
+game with one opaque affinity key, so the calls that share the game's prompt prefix reach the replica or
+llama.cpp slot that holds it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -159,6 +162,10 @@ class GameContext:
         self.calls: list[ModelCall] = []
         #: turns finished so far; a protocol that appends here has them kept in the record if the game fails
         self.turns: list[Turn] = []
+        #: the game's affinity key, sent with each of its calls: they share a long prompt prefix (the passage, the
+        #: question, the earlier rounds), so they go to the replica or slot that holds it; a random token, so a
+        #: backend learns nothing of the game from it
+        self.affinity = secrets.token_hex(8)
 
     async def generate(
         self,
@@ -180,7 +187,7 @@ class GameContext:
         prompts = self._role_prompts.get(role, self._prompts)
         messages = prompts.render(f"{self.template_dir}/{template or role}.j2", variables)
         spec = spec or self.roles[role]
-        key, completion = await self._pool.call(spec, messages, settings, sample)
+        key, completion = await self._pool.call(spec, messages, settings, sample, self.affinity)
         self.calls.append(ModelCall(role=role, model=spec, usage=completion.usage, cached=completion.cached, key=key))
         return completion
 

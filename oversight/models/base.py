@@ -1,7 +1,9 @@
 """The one interface every model backend implements: one request in, one completion out, and what a failure means.
 
 Retries, timeouts, concurrency limits and pacing are the same for every backend and live in
-:mod:`oversight.models.reliable`, which :func:`oversight.models.create_backend` puts around each backend.
+:mod:`oversight.models.reliable`, which :func:`oversight.models.create_backend` puts around each backend. Besides
+what decides its response, a :class:`Request` says where it goes: its endpoint, and an opaque affinity key shared
+by calls likely to share a prompt prefix, so they reach the replica or slot that holds it.
 """
 
 from __future__ import annotations
@@ -174,6 +176,9 @@ class Request:
     sample: int = 0
     #: which of the backend's :meth:`ModelBackend.endpoints` this attempt goes to; None for an in-process backend
     endpoint: str | None = None
+    #: an opaque key: calls with the same key are likely to share a prompt prefix (the calls of one game), so they
+    #: are sent where that prefix is warm (the same replica, the same llama.cpp slot); not part of the cache key
+    affinity: str | None = None
 
 
 @dataclass

@@ -8,6 +8,17 @@ a request whose prompt starts as one a slot already holds computes only the rest
 many prompt tokens were reused (``cached_prompt_tokens``). Settings: ``?slots=N`` (parallel sequences), ``?ctx=N``
 (context tokens per slot) and ``?threads=N`` (default: every core this process may use; fewer when other work shares
 the cores, since llama.cpp's threads wait for each other at every step).
+
+Each request names its slot (llama.cpp's ``id_slot``), chosen here by :class:`SlotChooser`: a slot keeps the
+prompt it last served, so a call goes back to the free slot that last served its affinity key (the calls of one
+game share the passage, the question and the earlier rounds), else to the free slot used least recently, so that
+a cold slot is taken before one holding another game's prefix. llama.cpp's own choice, the free slot whose prompt
+shares the most with the request, would put a new game in a slot holding another game's prompt when they share
+no more than the template's opening, while a slot stands cold; llama.cpp would then copy the evicted prompt to its
+prompt cache in host memory and back, so choosing here saves those copies and keeps a game's prefix even when that
+cache is full or off. The run's limiter holds as many requests in
+flight as the server has slots, so a free slot exists whenever a request is sent. A prompt longer than a slot's
+context fails its call with one line naming ``?ctx=``.
 """
 
 from __future__ import annotations
@@ -20,6 +31,8 @@ import time
 import urllib.request
 from importlib.metadata import version
 from typing import Any, ClassVar
+
+import openai
 
 from oversight.errors import FatalRunError, UserError
 from oversight.models.base import LOCAL_MIN_TIMEOUT, BackendOptions, Completion, ModelBackend, ModelSpec, Request
@@ -38,6 +51,37 @@ atexit.register(_running.clear)
 
 def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class SlotChooser:
+    """Which of the server's slots each request takes: the free slot that last served the request's affinity key,
+    else the free slot used least recently (a cold one first). Calls without a key count as one key of their own."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = set(range(slots))
+        #: slot → the key of the request it last served (its prompt is still there); a cold slot has no entry
+        self._holds: dict[int, str | None] = {}
+        #: slot → when it was last given back, on a counter (-1: never used)
+        self._used = [-1] * slots
+        self._clock = 0
+
+    def take(self, affinity: str | None) -> int | None:
+        """A free slot for a request with this key, held until :meth:`give_back`; None when none is free (more
+        requests in flight than slots: the server queues it for the first slot to free up)."""
+        if not self._free:
+            return None
+        warm = [slot for slot in self._free if slot in self._holds and self._holds[slot] == affinity]
+        # of several slots holding the key's prefix (its calls overlapped), the latest holds the longest
+        slot = max(warm, key=self._used.__getitem__) if warm else min(self._free, key=self._used.__getitem__)
+        self._free.remove(slot)
+        self._holds[slot] = affinity
+        return slot
+
+    def give_back(self, slot: int) -> None:
+        """The request that took ``slot`` has ended."""
+        self._clock += 1
+        self._used[slot] = self._clock
+        self._free.add(slot)
 
 
 class LlamaCppBackend(ModelBackend):
@@ -64,6 +108,7 @@ class LlamaCppBackend(ModelBackend):
         weights = {"sha256": alias.sha256} if alias else {"path": str(self.path.resolve()), "size": self.path.stat().st_size}
         self._identity = {"provider": self.provider, "model": spec.name, **weights, "runtime": f"xllamacpp {version('xllamacpp')}"}
         self._inner: OpenAIBackend | None = None
+        self._slots = SlotChooser(self.slots)
 
     def cache_identity(self) -> dict[str, Any]:
         # the weights and the runtime decide the response; the port and the slot count do not
@@ -76,6 +121,7 @@ class LlamaCppBackend(ModelBackend):
         self.options.fix_limit(url, self.slots)
         inner_spec = ModelSpec(raw=self.spec.raw, provider="openai", name=self.spec.name, params={"base_url": url})
         self._inner = OpenAIBackend(inner_spec, self.options)
+        self._slots = SlotChooser(self.slots)  # a new server's slots are all cold
         # llama.cpp's default, said outright: a prompt that starts as one a slot holds computes only what follows
         # the shared prefix; the reply says how many tokens it reused (Usage.cached_prompt_tokens)
         self._inner.extra_body = {"cache_prompt": True}
@@ -85,17 +131,31 @@ class LlamaCppBackend(ModelBackend):
         return self._inner.endpoints() if self._inner is not None else ()
 
     async def send(self, request: Request) -> Completion:
-        """One chat completion request to the server."""
+        """One chat completion request to the server, in the slot :class:`SlotChooser` picks for its affinity key."""
         if self._inner is None:
             raise RuntimeError(f"{self.spec.raw}: send before start")
-        return await self._inner.send(request)
+        slot = self._slots.take(request.affinity)
+        if slot is None:
+            return await self._inner.send(request)
+        try:
+            return await self._inner.send(request, {"id_slot": slot})
+        finally:
+            self._slots.give_back(slot)
 
     def classify(self, exc: BaseException) -> Failure:
         """As for any OpenAI-compatible server."""
         return self._inner.classify(exc) if self._inner is not None else super().classify(exc)
 
     def describe(self, exc: BaseException) -> str:
-        """As for any OpenAI-compatible server."""
+        """As for any OpenAI-compatible server; a prompt longer than a slot's context names the setting to raise."""
+        body = exc.body if isinstance(exc, openai.APIStatusError) else None
+        if isinstance(body, dict) and body.get("type") == "exceed_context_size_error":
+            tokens = body.get("n_prompt_tokens")
+            if isinstance(tokens, int):
+                return (
+                    f"the prompt ({tokens} tokens) does not fit in a slot's context ({self.ctx} tokens); "
+                    f"raise ?ctx= to at least {1 << tokens.bit_length()}"
+                )
         return self._inner.describe(exc) if self._inner is not None else super().describe(exc)
 
     def _launch(self) -> str:

@@ -2,15 +2,18 @@
 
 Endpoints come from the spec (``?base_url=URL1,URL2``), ``OPENAI_BASE_URL`` (comma-separated) or the SDK's
 default; each attempt goes to the endpoint with the most room (:mod:`oversight.models.reliable`), so adding a
-replica adds throughput. The SDK's own retries are off: this backend sends one request and says what a failure
-means, and the wrapper every backend gets retries it (honouring ``Retry-After``), and stops the run at once for a
-rejected key or an unknown model instead of failing every game.
+replica adds throughput, and the calls of one game keep to one endpoint while it is healthy, so a replica's prefix
+cache serves their shared prompt prefix (the affinity key that groups them is not sent). The SDK's own retries are
+off: this backend sends one request and says what a failure means, and the wrapper every backend gets retries it
+(honouring ``Retry-After``), and stops the run at once for a rejected key or an unknown model instead of failing
+every game.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import aiohttp
@@ -155,8 +158,9 @@ class OpenAIBackend(ModelBackend):
             return f"connection error: {exc.__cause__ or exc}"
         return super().describe(exc)
 
-    async def send(self, request: Request) -> Completion:
-        """One chat completion request to ``request.endpoint``."""
+    async def send(self, request: Request, extra_body: Mapping[str, Any] | None = None) -> Completion:
+        """One chat completion request to ``request.endpoint``; ``extra_body`` adds server-specific fields to this
+        request alone (llama.cpp's ``id_slot``), on top of :attr:`extra_body`."""
         settings = request.settings
         kwargs: dict[str, Any] = {
             "model": self.spec.name,
@@ -174,6 +178,7 @@ class OpenAIBackend(ModelBackend):
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = settings.top_logprobs or 5
         kwargs.update(self.extra_body)
+        kwargs.update(extra_body or {})
         client = self._client(request.endpoint or self._urls[0])
         # the SDK's own client, auth, errors and response model, without re-validating a body we built from plain
         # strings and numbers (a quarter of the SDK's CPU per call)

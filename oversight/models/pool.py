@@ -1,7 +1,9 @@
 """The models of one run: one backend per spec, the response cache in front of them, closed together.
 
 Each backend comes from :func:`oversight.models.create_backend`, so every call through the pool gets the same
-retries, timeouts, fatal stops, limits and pacing (:mod:`oversight.models.reliable`).
+retries, timeouts, fatal stops, limits and pacing (:mod:`oversight.models.reliable`). A call may carry an
+affinity key, which goes with it to the backend so that the calls of one game reach the replica or slot that holds
+their shared prompt prefix.
 """
 
 from __future__ import annotations
@@ -48,24 +50,28 @@ class ModelPool:
         return self._backends[spec]
 
     async def call(
-        self, spec: str, messages: list[ChatMessage], settings: GenerationSettings, sample: int = 0
+        self, spec: str, messages: list[ChatMessage], settings: GenerationSettings, sample: int = 0,
+        affinity: str | None = None,
     ) -> tuple[str, Completion]:
-        """The request's key (the cache's, under which the cache also keeps the request) and its completion."""
+        """The request's key (the cache's, under which the cache also keeps the request) and its completion.
+
+        Calls with the same ``affinity`` key (the calls of one game) are sent where their shared prompt prefix is
+        warm; the key is no part of the cache's key."""
         backend = self.backend(spec)
         key = cache_key(backend.cache_identity(), messages, settings, sample)
         if self.cache is None:
-            return key, await self._send(spec, backend, messages, settings, sample)
+            return key, await self._send(spec, backend, messages, settings, sample, affinity)
         if backend.cacheable and (hit := self.cache.get(key)) is not None:
             return key, hit  # its request was kept when the response was
         self.cache.put_request(key, StoredRequest(messages=messages, settings=settings, sample=sample))
-        completion = await self._send(spec, backend, messages, settings, sample)
+        completion = await self._send(spec, backend, messages, settings, sample, affinity)
         if backend.cacheable:
             self.cache.put(key, completion)
         return key, completion
 
     async def _send(
         self, spec: str, backend: ReliableBackend, messages: list[ChatMessage], settings: GenerationSettings,
-        sample: int,
+        sample: int, affinity: str | None,
     ) -> Completion:
         """Ask the backend, starting it first as a step of its own when it is slow to start (the first call to a
         local model loads its weights: minutes on first use, while no game can move)."""
@@ -78,7 +84,7 @@ class ModelPool:
             await backend.start()
             if first:
                 self.watcher.loaded(spec, time.monotonic() - started)
-        completion = await backend.complete(messages, settings, sample)
+        completion = await backend.complete(messages, settings, sample, affinity)
         if self.watcher is not None:
             self.watcher.called()
         return completion
