@@ -91,7 +91,8 @@ def _label(labels: list[str], index: Any) -> str | None:
     return labels[index] if isinstance(index, int) and 0 <= index < len(labels) else None
 
 
-def _game(record: GameRecord, player_index: dict[str, int]) -> dict[str, Any]:
+def game_view(record: GameRecord, player_index: dict[str, int]) -> dict[str, Any]:
+    """One game as the report template's ``game`` macro shows it; ``player_index`` numbers the tournament's players."""
     labels = choice_labels(len(record.choices))
     seats_for: dict[int, list[str]] = {}
     for seat, choice in record.seating.items():
@@ -147,7 +148,8 @@ def _csp_hash(script: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
 
 
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
+    """The Jinja environment the report's template renders in: autoescaped, with the report's filters."""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(
         cell=cell, pct=_pct, csp_hash=_csp_hash, json=to_json, json_line=lambda value: to_json(value, indent=None)
@@ -219,7 +221,7 @@ def render_report(folder: RunFolder, games: int | None = REPORT_GAMES, plots_dir
     index = folder.index()
     sample = _sample(index, games)
     offsets = sorted(offset for chosen in sample.values() for offset in chosen)
-    template = _environment().from_string(TEMPLATE.read_text(encoding="utf-8"))
+    template = template_environment().from_string(TEMPLATE.read_text(encoding="utf-8"))
     return template.generate(
         manifest=manifest,
         command=shlex.join(manifest.command),
@@ -230,7 +232,7 @@ def render_report(folder: RunFolder, games: int | None = REPORT_GAMES, plots_dir
         judges=rated.judges,
         plot=rating_plot,
         plots=run_plots,
-        games=(_game(r, player_index) for r in folder.records_at(offsets)),
+        games=(game_view(r, player_index) for r in folder.records_at(offsets)),
         shown=len(offsets),
         total=len(index.offsets),
         protocols=[(name, len(sample[name])) for name in in_display_order(sample) if sample[name]],

@@ -37,6 +37,11 @@ class LockHolder(BaseModel):
         """The holder as a refusal names it: pid, host and since when (UTC)."""
         return f"pid {self.pid} on host {self.host} since {self.since:%Y-%m-%d %H:%M:%S} UTC"
 
+    def may_be_alive(self) -> bool:
+        """Whether the holder may still be playing: a process on this host must be alive; one on another host is
+        taken at its word (its pid cannot be checked from here)."""
+        return self.host != socket.gethostname() or _alive(self.pid)
+
 
 class RunLock:
     """This process's hold on a run folder, from :meth:`acquire` until :meth:`release` or the end of a ``with``
@@ -103,7 +108,7 @@ def _read_holder(fd: int) -> str:
             holder = LockHolder.model_validate_json(os.pread(fd, 4096, 0))
         except (OSError, ValidationError):
             holder = None
-        if holder is not None and not (holder.host == socket.gethostname() and not _alive(holder.pid)):
+        if holder is not None and holder.may_be_alive():
             return holder.describe()
         time.sleep(0.01)
     return "another process"
