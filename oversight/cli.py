@@ -6,7 +6,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -23,7 +23,7 @@ from oversight.secrets import load_dotenv_file
 if TYPE_CHECKING:
     from oversight.ratings import GameResult
     from oversight.records import RunSummary
-    from oversight.runner import Execution, RunPlan
+    from oversight.runner import Execution, RunPlan, RunResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -156,6 +156,8 @@ def run(
 
     from oversight.runner import RunConfig, plan
 
+    if "web" in judges:
+        raise UserError("--judge web judges stored games in the browser: play the run, then 'oversight judge RUN --judge web'")
     try:
         config = RunConfig(
             protocol=protocol,
@@ -213,31 +215,121 @@ def tournament(
     _play(run_plan, execution, summarise=add_ratings)
 
 
-@cli.command("judge", epilog=RUN_EXIT_HELP)
+def server_options(port: int) -> Callable[[F], F]:
+    """--host, --port (default ``port``) and --allow-remote: where the web pages listen."""
+
+    def decorate(command: F) -> F:
+        for option in reversed([
+            click.option("--host", default="127.0.0.1", show_default=True,
+                         help="Address to listen on; beyond this machine only with --allow-remote."),
+            click.option("--port", type=click.IntRange(min=0, max=65535), default=port, show_default=True,
+                         help="Port to listen on (0: any free port)."),
+            click.option("--allow-remote", is_flag=True,
+                         help="Allow a --host other machines can reach (anyone who reaches it can open the pages)."),
+        ]):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+WEB_JUDGE_HELP = """\b
+With --judge web, people judge in the browser: the command serves the
+judging pages, prints one invite link per judge (judges may also sign
+in with a name at the printed address) and ends when every assigned
+game is judged. --judges N places, each given up to --per-judge K
+games by a balancing rule (README, "Human judges in the browser").
+"""
+
+
+@cli.command("judge", epilog=WEB_JUDGE_HELP + "\n" + RUN_EXIT_HELP)
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
 @click.option("--judge", "judges", multiple=True, metavar="SPEC",
-              help="The new judge: a model spec, 'human', module:attr or file.py:attr; repeat for an ensemble.")
+              help="The new judge: a model spec, 'human', 'web', module:attr or file.py:attr; repeat for an ensemble.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: RUN-judged-<hash>).")
+@click.option("--judges", "panel", type=click.IntRange(min=1, max=1000), metavar="N",
+              help="With --judge web: how many judges (invite links) [default: 1].")
+@click.option("--per-judge", type=click.IntRange(min=1), metavar="K",
+              help="With --judge web: the most games each judge gets [default: as many as the rule allows].")
+@server_options(port=8766)  # beside `oversight serve` on 8765: judging and watching are separate servers
 @execution_options(max_connections_default=64)
 def judge_command(
     run_dir: Path,
     judges: tuple[str, ...],
     out: Path | None,
+    panel: int | None,
+    per_judge: int | None,
+    host: str,
+    port: int,
+    allow_remote: bool,
     max_connections: int,
     no_cache: bool,
     timeout: float,
     max_attempts: int,
 ) -> None:
     """Judge the stored games of RUN again with another judge, into a new run folder (no debater calls)."""
-    from oversight.rejudge import plan_rejudge
     from oversight.runner import Execution
     from oversight.tournament import add_ratings
 
-    run_plan = plan_rejudge(run_dir, list(judges))
     execution = Execution(
         out=out, max_connections=max_connections, cache=not no_cache, timeout=timeout, max_attempts=max_attempts
     )
-    _play(run_plan, execution, summarise=add_ratings)
+    if "web" in judges:
+        if len(judges) > 1:
+            raise UserError("--judge web: people judge alone, not in an ensemble with other judges")
+        _judge_on_the_web(run_dir, execution, panel or 1, per_judge, host, port, allow_remote)
+    web_only = {"--judges": panel, "--per-judge": per_judge}
+    if given := [flag for flag, value in web_only.items() if value is not None]:
+        raise UserError(f"{given[0]}: only with --judge web")
+    from oversight.rejudge import plan_rejudge
+
+    _play(plan_rejudge(run_dir, list(judges)), execution, summarise=add_ratings)
+
+
+def _judge_on_the_web(
+    run_dir: Path, execution: Execution, judges: int, per_judge: int | None, host: str, port: int, allow_remote: bool
+) -> NoReturn:
+    """Play a web judging session: its pages served in the run's own process and event loop."""
+    from oversight.tournament import add_ratings
+    from oversight.web.planning import plan_web_judging
+    from oversight.web.server import listen
+
+    plan = plan_web_judging(run_dir, judges, per_judge, execution.out)
+    listener = listen(host, port, allow_remote)
+    if listener.remote:
+        click.echo(f"oversight: warning: serving on {host}:{listener.port}: anyone who can reach it can open the "
+                   "judging pages", err=True)
+
+    def judge_in_browser(command: list[str]) -> Coroutine[Any, Any, RunResult]:
+        from oversight.web.judging import run_web_judging
+
+        return run_web_judging(plan, execution, command, add_ratings, listener)
+
+    _play(plan.run, execution, summarise=add_ratings, execute=judge_in_browser)
+
+
+@cli.command()
+@click.argument("paths", metavar="[PATHS]...", nargs=-1, type=click.Path(path_type=Path))
+@server_options(port=8765)
+def serve(paths: tuple[Path, ...], host: str, port: int, allow_remote: bool) -> None:
+    """Serve the pages that watch the run folders under PATHS (default: results/) in the browser: their progress,
+    tables, plots and transcripts. Stop with Ctrl-C."""
+    import asyncio
+
+    from oversight.web.app import create_app
+    from oversight.web.server import listen
+
+    roots = list(paths) or [Path("results")]
+    if missing := [root for root in roots if not root.is_dir()]:
+        raise UserError(f"{missing[0]}: no such folder")
+    listener = listen(host, port, allow_remote)
+    if listener.remote:
+        click.echo(f"oversight: warning: serving on {host}:{listener.port}: anyone who can reach it can read the "
+                   "runs under " + ", ".join(map(str, roots)), err=True)
+    server = listener.server(create_app(roots=roots, hosts=listener.hosts))
+    click.echo(f"serving {', '.join(map(str, roots))} at {listener.url}/ (Ctrl-C to stop)")
+    sys.stdout.flush()
+    asyncio.run(server.serve(sockets=[listener.socket]))
 
 
 @cli.command()
@@ -441,9 +533,11 @@ def _play(
     run_plan: RunPlan,
     execution: Execution,
     summarise: Callable[[RunSummary, list[GameResult]], None] | None = None,
+    execute: Callable[[list[str]], Coroutine[Any, Any, RunResult]] | None = None,
 ) -> NoReturn:
     """Play a plan into its run folder, print the run's tables and last line, and exit with the code of how the run
-    ended. ``summarise`` may add figures to the summary (as a tournament adds ratings)."""
+    ended. ``summarise`` may add figures to the summary (as a tournament adds ratings); ``execute`` plays the plan
+    in place of the plain runner (a web judging session serves its pages meanwhile)."""
     import asyncio  # here, not at the top: only the commands that play games need it
 
     from oversight.runner import execute_plan
@@ -451,7 +545,10 @@ def _play(
 
     # the command line goes into run.json: the arguments ``main`` was given, which are not always sys.argv
     command = ["oversight", *click.get_current_context().obj]
-    result = asyncio.run(execute_plan(run_plan, execution, command, summarise=summarise))
+    if execute is None:
+        result = asyncio.run(execute_plan(run_plan, execution, command, summarise=summarise))
+    else:
+        result = asyncio.run(execute(command))
     print_run_result(result)
     sys.exit(RUN_EXIT_CODES[result.status])
 

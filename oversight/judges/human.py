@@ -37,6 +37,16 @@ def _read_line(stream: TextIO) -> asyncio.Future[str]:
     return future
 
 
+def stated_verdict(labels: list[str], choice: int, confidence: float | None) -> Verdict:
+    """A person's verdict: the answer they picked and, when they gave one, their confidence in it, the rest of the
+    probability spread evenly over the other answers."""
+    if confidence is None:
+        return Verdict(choice=choice, source="human", raw=labels[choice])
+    rest = (1 - confidence) / (len(labels) - 1)
+    probabilities = [confidence if i == choice else rest for i in range(len(labels))]
+    return Verdict(choice=choice, probabilities=probabilities, source="human", raw=f"{labels[choice]} {confidence:.0%}")
+
+
 class HumanJudge:
     """A person at the terminal: shown each game's transcript, they type a choice and, if they like, a confidence."""
 
@@ -96,13 +106,8 @@ class HumanJudge:
                 if answer.upper() in labels:
                     break
                 self._console.print(Text(f"Type one of {', '.join(labels)}.", style="yellow"))
-            choice = labels.index(answer.upper())
             confidence = await self._confidence(len(labels))
-            if confidence is None:
-                return Verdict(choice=choice, source="human", raw=answer.upper())
-            rest = (1 - confidence) / (len(labels) - 1)
-            probabilities = [confidence if i == choice else rest for i in range(len(labels))]
-            return Verdict(choice=choice, probabilities=probabilities, source="human", raw=f"{answer.upper()} {confidence:.0%}")
+            return stated_verdict(labels, labels.index(answer.upper()), confidence)
 
     async def _confidence(self, n: int) -> float | None:
         floor = 100 / n

@@ -17,7 +17,10 @@ from oversight.models import BACKENDS, ModelSpec
 from oversight.registry import Registry, load_object
 
 #: judges by name; plug-ins register under the entry-point group ``oversight.judges``
-JUDGES = Registry("oversight.judges", "judge", builtins={"human": "oversight.judges.human:HumanJudge"})
+JUDGES = Registry(
+    "oversight.judges", "judge",
+    builtins={"human": "oversight.judges.human:HumanJudge", "web": "oversight.judges.web:WebJudge"},
+)
 
 _MODULE_ATTR = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
