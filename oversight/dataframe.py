@@ -10,6 +10,8 @@ pandas is the ``analysis`` extra, imported only when a run is loaded. The column
 - ``seat_<seat>``: the choice the seat defends (``seat_A``, ``seat_consultant``, …);
 - ``role_<role>``: the model spec of each role; ``player_<role>``: its tournament player, where there are players;
 - ``turns``, ``calls``, ``cached_calls``, ``prompt_tokens``, ``completion_tokens``: counts summed over the game;
+  ``computed_prompt_tokens``: of the prompt tokens of the calls sent to a backend, those it computed rather than
+  reused from its prompt cache (missing unless every such call's backend said);
 - ``error``, ``started_at``, ``finished_at`` (UTC timestamps);
 - ``item_meta_<key>`` and ``meta_<key>``: every scalar value of the item's metadata and of the record's ``meta``
   (a re-judged game's ``meta_source_game``, ``ida``'s ``meta_mode``, …); nested values stay in the JSONL.
@@ -23,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from oversight.models.base import Usage
 from oversight.records import GameRecord
 from oversight.runfolder import RunFolder
 
@@ -37,9 +40,10 @@ _SCALARS = (str, int, float, bool)
 _HEAD = ("game_id", "protocol", "variant", "task", "item_id", "phase", "sample", "status", "correct", "answer",
          "question", "n_choices", "choice_order", "verdict_choice", "verdict_source", "verdict_tie_broken",
          "verdict_belief_disagrees")
-_TAIL = ("turns", "calls", "cached_calls", "prompt_tokens", "completion_tokens", "error", "started_at", "finished_at")
+_TAIL = ("turns", "calls", "cached_calls", "prompt_tokens", "computed_prompt_tokens", "completion_tokens", "error",
+         "started_at", "finished_at")
 _NULLABLE_INTEGERS = ("phase", "sample", "n_choices", "verdict_choice", "turns", "calls", "cached_calls",
-                      "prompt_tokens", "completion_tokens")
+                      "prompt_tokens", "computed_prompt_tokens", "completion_tokens")
 _NULLABLE_BOOLEANS = ("correct", "verdict_tie_broken", "verdict_belief_disagrees")
 
 
@@ -70,11 +74,14 @@ def game_row(record: GameRecord) -> dict[str, Any]:
     row.update({f"seat_{seat}": choice for seat, choice in record.seating.items()})
     row.update({f"role_{role}": spec for role, spec in record.roles.items()})
     row.update({f"player_{role}": player for role, player in record.players.items()})
+    # a sum of usages knows its reuse only when every part said (Usage.__add__); replayed calls sent nothing
+    sent = sum((call.usage for call in record.calls if not call.cached), Usage())
     row.update(
         turns=len(record.turns),
         calls=len(record.calls),
         cached_calls=sum(call.cached for call in record.calls),
         prompt_tokens=sum(call.usage.prompt_tokens for call in record.calls),
+        computed_prompt_tokens=sent.computed_prompt_tokens,
         completion_tokens=sum(call.usage.completion_tokens for call in record.calls),
         error=record.error,
         started_at=record.started_at,

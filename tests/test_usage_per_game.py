@@ -44,3 +44,14 @@ def test_tokens_per_game_are_summed_by_protocol_and_divided_by_its_games() -> No
     assert rows["debate"] == ["debate", "2", "1,165", "725", "105"]
     # one call sent to a backend did not say what it reused: its computed figure would be a guess
     assert rows["consultancy"] == ["consultancy", "1", "1,220", "-", "145"]
+
+
+def test_each_games_row_has_the_prompt_tokens_its_backend_computed() -> None:
+    from oversight.dataframe import game_row
+
+    told = _game("d1", "debate", [_call(400, 50, 0), _call(450, 50, 380), _call(200, 5, 0, cached=True)])
+    # by hand: the two calls sent computed 400 + (450 - 380) = 470; the replayed call sent nothing
+    assert game_row(told)["computed_prompt_tokens"] == 470
+    assert game_row(told)["prompt_tokens"] == 1050
+    untold = _game("c1", "consultancy", [_call(500, 70, 200), _call(520, 70, None)])
+    assert game_row(untold)["computed_prompt_tokens"] is None
