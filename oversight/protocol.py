@@ -216,6 +216,15 @@ class GameContext:
             if readable(reading) or len(replies) == 2:
                 return reading, replies
 
+    def for_roles(self, roles: dict[str, str], template_dir: str | None = None) -> GameContext:
+        """A context of the same game for other roles bound to other models (a re-judged game's players, asked to
+        answer its new judge): the same pool, prompts and affinity key, and its calls are this game's calls, so
+        they go through the run's cache, retries and limits and are recorded with the game."""
+        other = GameContext(template_dir or self.template_dir, roles, self._pool, self._prompts)
+        other.calls = self.calls
+        other.affinity = self.affinity
+        return other
+
 
 class ExportUnsupported(UserError):
     """A protocol asked for training data it cannot give (pairs from a one-speaker game, a winner in ``ida``):
@@ -252,6 +261,8 @@ class Protocol(ABC):
     headline: ClassVar[str] = "accuracy"
     #: the model of the figures :meth:`metrics` returns; readers name each figure by its field's title
     metrics_model: ClassVar[type[ProtocolMetrics] | None] = None
+    #: whether a new judge of a stored game may question its players (:meth:`answer_question`)
+    takes_questions: ClassVar[bool] = False
 
     def __init__(self, options: ProtocolOptions) -> None:
         self.options = options
@@ -331,6 +342,15 @@ class Protocol(ABC):
     def rejudge_needs_passage(self) -> bool:
         """Whether :meth:`rejudge_view` needs the item's passage, which records do not keep."""
         return False
+
+    async def answer_question(
+        self, record: GameRecord, item: TaskItem, turns: list[Turn], question: str, ctx: GameContext
+    ) -> list[Turn]:
+        """A new judge's ``question`` on a stored complete game, asked after ``turns`` (the turns of its
+        :meth:`rejudge_view` and of earlier questions), and the answers of the game's players, asked through
+        ``ctx`` (bound to the record's roles); ``item`` has its passage. Returns the question's turn and the
+        answers, as :meth:`rejudge_view` reads them. Only for protocols that set :attr:`takes_questions`."""
+        raise NotImplementedError(f"{self.name} games take no questions")
 
     def artifacts(self, records: Iterable[GameRecord]) -> dict[str, list[dict[str, Any]]]:
         """Extra JSONL files for the run folder, by file name (e.g. distilled training pairs), from one pass."""

@@ -73,7 +73,8 @@ class Rejudge(Protocol):
         verdict = await ctx.judge.decide(stored.view, ctx)
         judge_name = ctx.judge.describe()
         return GameOutcome(
-            turns=[*stored.turns, Turn(role="judge", content=verdict.raw, meta={"kind": "verdict"})],
+            # the turns the judging added, if any (a web judge's questions and their answers), come before its verdict
+            turns=[*stored.turns, *ctx.turns, Turn(role="judge", content=verdict.raw, meta={"kind": "verdict"})],
             verdict=verdict,
             seating=record.seating,
             roles={**record.roles, "judge": judge_name},
@@ -82,9 +83,10 @@ class Rejudge(Protocol):
         )
 
 
-def _source_task(config: dict[str, Any]) -> TaskSet | None:
+def _source_task(config: dict[str, Any], played: str) -> TaskSet | None:
+    # a run of its protocol's default task names none in its config: its games name the built-in task they played
     try:
-        return load_task(str(config.get("task", "")), seed=int(config.get("seed", 0)))
+        return load_task(str(config.get("task") or played), seed=int(config.get("seed", 0)))
     except (UserError, ValueError):
         return None  # passages are then unavailable; only games whose judge reads the passage need them
 
@@ -119,7 +121,7 @@ def plan_rejudge(run_dir: Path, judges: list[str]) -> RunPlan:
     spec = " + ".join(judges)
     judge = load_judge(spec)
     settings = dict(manifest.config.get("options") or manifest.config.get("settings") or {})
-    task = _source_task(manifest.config)
+    task = _source_task(manifest.config, complete[0].task)
     passages = {item.id: item.passage for item in task.items if item.passage} if task else {}
     prompts = PromptLibrary(protocol_dirs=own_prompts(PROTOCOLS.get(name) for name in folders))
     matchups = [

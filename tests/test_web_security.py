@@ -129,7 +129,7 @@ def _routes(session: Session, other: Judge) -> dict[str, set[int]]:
         "/": pages, "/judge": pages, f"/judge?game={other.games[0]}": pages, "/static/style.css": {200},
     }
     for path in [
-        "/signin", "/leave", "/join", "/join/", f"/join/{GUESSED}", "/join/..%2fjudges.json",
+        "/signin", "/leave", "/question", "/join", "/join/", f"/join/{GUESSED}", "/join/..%2fjudges.json",
         "/static/../../run.json", "/static/..%2f..%2frun.json", "/static/%2e%2e/%2e%2e/judges.json",
         f"/static/../../{stored}/transcripts.jsonl", "/static/", "/static//etc/passwd", "/static/%2Fetc%2Fpasswd",
         "/../../../../etc/passwd", "/judges.json", "/run.json", "/summary.json", "/transcripts.jsonl",
@@ -189,6 +189,13 @@ def test_forms_refuse_other_origins_tokens_hosts_and_games(session: Session) -> 
     assert post(judge, json={"csrf": csrf, "game": game, "answer": "0:0.85"}).status_code == 415
     assert post(judge, data={"csrf": csrf, "game": game, "answer": "0:0.85", "pad": "x" * 20_000}).status_code == 413
     assert ada.client.put(judge, data={"csrf": csrf}).status_code == 405
+    # a debate's judge may not question its debaters: no box on the page, and a question is refused, with the
+    # token or without it
+    assert 'action="/question"' not in page.text
+    ask = session.url + "/question"
+    assert post(ask, data={"game": game, "question": "Why?"}).status_code == 403
+    assert post(ask, data={"csrf": csrf, "game": game, "question": "Why?"}).status_code == 409
+    assert post(ask, data={"csrf": csrf, "game": grace.games[0], "question": "Why?"}).status_code == 404
     assert httpx.post(session.url + "/signin", data={"name": "Mallory"}).status_code == 403
     # a page of another site reaching this server under its own host name (DNS rebinding) is refused
     port = urlsplit(session.url).port

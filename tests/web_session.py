@@ -32,10 +32,15 @@ def scripted_env(where: Path) -> dict[str, str]:
     return env | {"OVERSIGHT_CACHE_DIR": str(where / "cache"), "OVERSIGHT_MODEL": "scripted/auto"}
 
 
-def store_debates(where: Path, env: dict[str, str], *roles: str) -> Path:
-    """``where/stored``: a debate run of 3 items in both seatings (6 games), with ``--role`` bindings ``roles``."""
+def store_debates(
+    where: Path, env: dict[str, str], *roles: str, protocol: str = "debate", limit: int = 3, rounds: int = 1
+) -> Path:
+    """``where/stored``: a ``protocol`` run of ``limit`` items (default: a debate of 3 items) in both seatings, of
+    ``rounds`` rounds, with ``--role`` bindings ``roles``."""
     bound = [arg for role in roles for arg in ("--role", role)]
-    result = oversight("run", "debate", "--limit", "3", "--rounds", "1", *bound, "--out", "stored", env=env, cwd=where)
+    result = oversight(
+        "run", protocol, "--limit", str(limit), "--rounds", str(rounds), *bound, "--out", "stored", env=env, cwd=where
+    )
     assert result.returncode == 0, result.stderr
     return where / "stored"
 

@@ -7,9 +7,10 @@ it — and one button per answer and confidence. Nothing else of the stored game
 not its old verdict, not another judge's. There is no route per game and no JSON: a judge reaches only the game
 now waiting for them, and a verdict for any other game is refused.
 
-``interactive-debate`` games are judged as they were played: their stored questions are shown where they were
-asked, with the debaters' next turns answering them. A new question would need new debater turns after it, which
-a re-judging run does not play.
+Games whose protocol takes questions show their stored questions where they were asked, and below the game a box
+to question the players (``POST /question``, checked as a verdict is): the run has them answer with their own
+models, in one more round after the last one, and the page shows the game again with the question and the answers
+(their quotes marked as any argument's), until the judge has asked :data:`~oversight.judges.web.MAX_QUESTIONS`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from starlette.routing import BaseRoute, Route
 
 from oversight.display import seat_name
 from oversight.judges.base import JudgeView
-from oversight.judges.web import JudgingDesk
+from oversight.judges.web import MAX_QUESTION_CHARS, JudgingDesk, Showing
 from oversight.ratings import GameResult
 from oversight.records import RunSummary
 from oversight.report import Segment
@@ -67,19 +68,27 @@ def marked_segments(text: str) -> list[Segment]:
     return segments
 
 
-def view_context(view: JudgeView) -> dict[str, Any]:
-    """What the game page shows of a view, and nothing else."""
+def view_context(view: JudgeView, played: int | None = None) -> dict[str, Any]:
+    """What the game page shows of a view, and nothing else; the turns after the first ``played`` (default: none)
+    are the judge's own questions and their answers, numbered by question."""
     turns = []
-    for turn in view.turns:
+    asked = 0
+    for index, turn in enumerate(view.turns):
         defends = view.labels[turn.defends] if turn.defends is not None and 0 <= turn.defends < len(view.labels) else None
+        question = turn.kind == "question"
+        follow_up = played is not None and index >= played
+        if question and follow_up:
+            asked += 1
         turns.append({
             # a seat by its protocol's name for it: "Debater A" would read as the answer lettered A
             "speaker": seat_name(view.protocol, turn.seat) if turn.seat else turn.speaker,
             "seat": turn.seat or "",
             "round": turn.round,
-            "question": turn.kind == "question",
+            "question": question,
+            "follow_up": asked if follow_up else 0,
             "defends": defends,
-            "segments": marked_segments(turn.content),
+            # only arguments have their quotes checked: a question's marks would be its asker's own
+            "segments": [Segment(turn.content)] if question else marked_segments(turn.content),
         })
     levels = confidence_levels(len(view.choices))
     return {
@@ -87,6 +96,17 @@ def view_context(view: JudgeView) -> dict[str, Any]:
         "choices": list(zip(view.labels, view.choices, strict=True)),
         "turns": turns,
         "levels": levels,
+    }
+
+
+def showing_context(showing: Showing) -> dict[str, Any]:
+    """What the game page shows of a waiting game: its view, the question box while questions are left, and why
+    the last question got no answer."""
+    return {
+        **view_context(showing.view, showing.played),
+        "questions_left": showing.questions_left,
+        "question_chars": MAX_QUESTION_CHARS,
+        "error": showing.error,
     }
 
 
@@ -188,8 +208,9 @@ def _game_page(request: Request, place: JudgePlace) -> Response:
         return render(request, "judge_done.html", context)
     if not waiting:
         return render(request, "judge_wait.html", {**context, "refresh": WAIT_REFRESH})
-    view = session.desk.show(game)
-    return render(request, "judge_game.html", {**context, **view_context(view), "game": game, "number": done + 1})
+    showing = session.desk.show(game)
+    page = {**context, **showing_context(showing), "game": game, "number": done + 1}
+    return render(request, "judge_game.html", page)
 
 
 async def judge_page(request: Request) -> Response:
@@ -214,6 +235,8 @@ async def verdict(request: Request) -> Response:
     if game != current:
         # judged already (a second click, a reload): the page moves on
         return RedirectResponse("/judge", status_code=303)
+    if session.desk.answering(game):
+        raise HTTPException(409, "the debaters are still answering your question: reload the page to see the answers")
     answer = _ANSWER.fullmatch(fields.get("answer", ""))
     if answer is None:
         raise HTTPException(400, "pick an answer")
@@ -224,6 +247,32 @@ async def verdict(request: Request) -> Response:
     if session.progress(place)[1] is None:
         # the last verdict may end the whole session: the page is sent now, before the server stops
         return _game_page(request, place)
+    return RedirectResponse("/judge", status_code=303)
+
+
+async def question(request: Request) -> Response:
+    """A question on the judge's current game, for its players to answer before the page shows the game again.
+    Refused for any other game, and for a game that takes no (more) questions."""
+    place = _place(request)
+    if place is None:
+        raise HTTPException(403, "sign in first")
+    fields = await read_form(request)
+    session = _session(request)
+    game = fields.get("game", "")
+    if game not in place.games:
+        raise HTTPException(404, "no such game")
+    _, current, _ = session.progress(place)
+    if game != current:
+        # judged already (a page left open in another tab): the page moves on
+        return RedirectResponse("/judge", status_code=303)
+    # one line, as the players' transcript shows it
+    text = " ".join(fields.get("question", "").split())
+    if not 0 < len(text) <= MAX_QUESTION_CHARS:
+        raise HTTPException(400, f"a question is 1 to {MAX_QUESTION_CHARS} characters")
+    try:
+        await session.desk.ask(game, text)
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from None
     return RedirectResponse("/judge", status_code=303)
 
 
@@ -245,6 +294,7 @@ def judging_routes() -> list[BaseRoute]:
         Route("/join/{token}", join, methods=["GET", "POST"]),
         Route("/judge", judge_page, methods=["GET"]),
         Route("/judge", verdict, methods=["POST"]),
+        Route("/question", question, methods=["POST"]),
         Route("/leave", leave, methods=["POST"]),
     ]
 

@@ -6,6 +6,10 @@
 games (or fewer, when the stored run has fewer that fit the rule), each judged once, and records each with who
 judged it and how long it took (``meta.web_judging``). Which games, and who gets them, is fixed by the stored run
 and its seed, so the same command resumes the same session.
+
+A game whose protocol takes questions (:attr:`~oversight.protocol.Protocol.takes_questions`) lets its judge
+question the stored game's players: each question is answered by the players' models as the stored record names
+them, through the run's pool, and the record keeps the question, the answers and their calls.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from pathlib import Path
 
 from oversight.errors import UserError
 from oversight.fingerprint import digest, fingerprint
-from oversight.judges.web import WebJudge
+from oversight.judges.base import JudgeView
+from oversight.judges.web import Answerer, WebJudge
 from oversight.protocol import GameContext, GameOutcome, GameSetup
 from oversight.records import GameRecord
 from oversight.rejudge import Rejudge, plan_rejudge
 from oversight.runfolder import RunFolder
-from oversight.runner import RunPlan
+from oversight.runner import RunPlan, make_protocol
+from oversight.tasks import TaskItem
 from oversight.web.assignment import Candidate, assign
 from oversight.web.sessions import JudgePanel
 
@@ -39,8 +45,9 @@ class WebRejudge(Rejudge):
 
     async def play(self, game: GameSetup, ctx: GameContext) -> GameOutcome:
         """Judge the stored game as :class:`Rejudge` does, by its web judge, and record who judged it and how."""
-        game_id = game.context["record"].game_id
-        judge = self.web_judge.for_game(game_id)
+        record: GameRecord = game.context["record"]
+        game_id = record.game_id
+        judge = self.web_judge.for_game(game_id, self._answerer(record, game.item, ctx))
         ctx.judge = judge
         try:
             outcome = await super().play(game, ctx)
@@ -50,6 +57,27 @@ class WebRejudge(Rejudge):
         if judge.judgement is not None:
             outcome.meta = {**outcome.meta, "web_judging": judge.judgement.meta()}
         return outcome
+
+    def _answerer(self, record: GameRecord, item: TaskItem, ctx: GameContext) -> Answerer | None:
+        """How the stored game's players answer its judge's questions; None when its protocol takes none, or when
+        the passage they argue from (and their quotes are checked against) is not available."""
+        original = make_protocol(record.protocol, self.settings)
+        stored = original.rejudge_view(record, item) if original.takes_questions and item.passage else None
+        if stored is None:
+            return None
+        # the stored game's models, over this run's pool and cache; their calls are this game's
+        players = ctx.for_roles(record.roles, original.template_dir or original.name)
+
+        async def answer(question: str) -> JudgeView:
+            before = [*stored.turns, *ctx.turns]
+            asked = await original.answer_question(record, item, before, question, players)
+            # kept only once every player has answered: the record holds what the judge was shown
+            ctx.turns.extend(asked)
+            shown = original.rejudge_view(record.model_copy(update={"turns": [*before, *asked]}), item)
+            assert shown is not None  # it rebuilt the stored game's view above
+            return shown.view
+
+        return answer
 
 
 @dataclass

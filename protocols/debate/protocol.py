@@ -94,6 +94,11 @@ class DebateFamily(Protocol):
     metrics_model: ClassVar[type[DebateMetrics]] = DebateMetrics
     options: DebateOptions
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # a stored game's new judge may question the debaters exactly when the game's own judge could
+        cls.takes_questions = cls.rules.interactive if hasattr(cls, "rules") else False
+
     def __init__(self, options: ProtocolOptions) -> None:
         super().__init__(options)
         self.seats = self._seats()
@@ -216,16 +221,7 @@ class DebateFamily(Protocol):
         if self.rules.open:
             seating = await self._choose(game, ctx, turns)
         for round_number in range(1, self.options.rounds + 1 if self.seats else 1):
-            if self.options.turns == "sequential":
-                for seat in self.seats:
-                    turns.append(await self._argue(item, ctx, seating, seat, round_number, turns))
-            else:
-                seen = list(turns)
-                turns.extend(
-                    await asyncio.gather(
-                        *(self._argue(item, ctx, seating, seat, round_number, seen) for seat in self.seats)
-                    )
-                )
+            await self._round(item, ctx, seating, round_number, turns)
             if self.rules.interactive and round_number < self.options.rounds:
                 question = await ctx.judge.ask(self.judge_view(item, turns, round_number), ctx)
                 if question:
@@ -236,8 +232,26 @@ class DebateFamily(Protocol):
         turns.append(Turn(role="judge", content=verdict.raw, meta={"kind": "verdict"}))
         return GameOutcome(turns=turns, verdict=verdict, seating=seating, meta={"quote_stats": _quote_stats(turns)})
 
+    async def _round(
+        self, item: TaskItem, ctx: GameContext, seating: dict[str, int], round_number: int, turns: list[Turn],
+        rounds: int | None = None,
+    ) -> None:
+        """Every speaker's argument of one round, appended to ``turns`` as each is made (so a failed game keeps
+        them): in turn, each seeing the ones before it, or all at once, seeing only the earlier rounds."""
+        if self.options.turns == "sequential":
+            for seat in self.seats:
+                turns.append(await self._argue(item, ctx, seating, seat, round_number, turns, rounds))
+        else:
+            seen = list(turns)
+            turns.extend(
+                await asyncio.gather(
+                    *(self._argue(item, ctx, seating, seat, round_number, seen, rounds) for seat in self.seats)
+                )
+            )
+
     async def _argue(
-        self, item: TaskItem, ctx: GameContext, seating: dict[str, int], seat: str, round_number: int, seen: list[Turn]
+        self, item: TaskItem, ctx: GameContext, seating: dict[str, int], seat: str, round_number: int,
+        seen: list[Turn], rounds: int | None = None,
     ) -> Turn:
         labels = choice_labels(len(item.choices))
         defended = seating[seat]
@@ -250,6 +264,8 @@ class DebateFamily(Protocol):
             "assigned": labels[defended],
             "assigned_text": item.choices[defended],
             "round": round_number,
+            # a round played after the game's last one (a new judge's question) is the last so far
+            "rounds": rounds or self.options.rounds,
             "simultaneous": self.options.turns == "simultaneous",
             "transcript": self._transcript(seen),
         }
@@ -430,6 +446,22 @@ class DebateFamily(Protocol):
     def rejudge_needs_passage(self) -> bool:
         """The expert baseline's judge reads the passage; every other judge of the family never does."""
         return self.rules.judge_sees_passage
+
+    async def answer_question(
+        self, record: GameRecord, item: TaskItem, turns: list[Turn], question: str, ctx: GameContext
+    ) -> list[Turn]:
+        """The new judge's question after the game's last round, and one more round in which every debater
+        answers it: argued as any round (the same prompt, with the question last in the transcript) and checked
+        for quotes as any argument, against the passage and what the speaker's earlier quotes spent."""
+        if not self.takes_questions:
+            return await super().answer_question(record, item, turns, question, ctx)
+        last = max((t.round for t in turns if t.round is not None), default=0)
+        asked = Turn(role="judge", content=question, round=last, meta={"kind": "question", "speaker": "Judge"})
+        seen = [*turns, asked]
+        await self._round(item, ctx, record.seating, last + 1, seen, rounds=last + 1)
+        for turn in seen[len(turns):]:
+            turn.meta["follow_up"] = True  # played after the stored game, for its new judge
+        return seen[len(turns):]
 
     def _visibility(self) -> Any:
         from oversight.protocols.debate.export import Visibility  # only when a run is exported
