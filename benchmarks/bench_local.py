@@ -270,8 +270,8 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        # a debate per model on small ones only: on the 1.5B model it would take as long as the sweep again
-        games = args.games if "smollm2" in args.child else 0
+        # no debate on the 1.5B model: it would take as long as the sweep again
+        games = 0 if "1.5b" in args.child else args.games
         print(json.dumps(asyncio.run(measure(args.child, args.max_tokens, games))))
         return
     results = []
