@@ -95,7 +95,7 @@ def test_an_edited_template_is_not_mixed_into_a_run(workdir: Path) -> None:
     shutil.copy(builtin_prompts_dir() / "debate" / "judge.j2", template)
     args = (*SCRIPTED_RUN, "--limit", "1", "--prompts", "mine", "--out", "run")
     assert oversight_in_process(*args).returncode == 0
-    template.write_text(template.read_text().replace("Give your best guess.", "Guess."))
+    template.write_text(template.read_text().replace("Reply with exactly two lines", "Reply with two lines"))
     _one_line_error(
         oversight_in_process(*args), "run: holds a run with other settings", "the templates changed (debate/judge.j2)"
     )
