@@ -230,3 +230,22 @@ def test_a_prompt_longer_than_a_slot_fails_its_call_with_one_line_naming_ctx() -
     message = str(failed.value)
     assert "\n" not in message and "does not fit in a slot's context (256 tokens)" in message
     assert message.endswith("raise ?ctx= to at least 1024")
+
+
+def test_a_new_game_takes_the_slot_of_another_game_of_its_item_and_a_cold_slot_otherwise() -> None:
+    """On llama.cpp, a game's first call goes where most of its prompt already is (another seating of the same item:
+    the same rules, passage and question), but a shared template opening alone takes no slot from a live game."""
+    from oversight.models.llamacpp import SlotChooser
+
+    rules, tail = "R" * 600, "You are Debater A."
+    chooser = SlotChooser(3)
+    first = chooser.take("game 1", rules + "passage one" * 60 + tail)
+    assert first is not None
+    chooser.give_back(first)
+    # another item: shares only the rules (under half of its prompt), so it takes a cold slot
+    other = chooser.take("game 2", rules + "passage two" * 60 + tail)
+    assert other is not None and other != first
+    chooser.give_back(other)
+    # the first item in its other seating: shares rules, passage and question, so it takes game 1's slot
+    same_item = chooser.take("game 3", rules + "passage one" * 60 + "You are Debater B.")
+    assert same_item == first

@@ -11,14 +11,15 @@ the cores, since llama.cpp's threads wait for each other at every step).
 
 Each request names its slot (llama.cpp's ``id_slot``), chosen here by :class:`SlotChooser`: a slot keeps the
 prompt it last served, so a call goes back to the free slot that last served its affinity key (the calls of one
-game share the passage, the question and the earlier rounds), else to the free slot used least recently, so that
-a cold slot is taken before one holding another game's prefix. llama.cpp's own choice, the free slot whose prompt
-shares the most with the request, would put a new game in a slot holding another game's prompt when they share
-no more than the template's opening, while a slot stands cold; llama.cpp would then copy the evicted prompt to its
-prompt cache in host memory and back, so choosing here saves those copies and keeps a game's prefix even when that
-cache is full or off. The run's limiter holds as many requests in
-flight as the server has slots, so a free slot exists whenever a request is sent. A prompt longer than a slot's
-context fails its call with one line naming ``?ctx=``.
+game share the passage, the question and the earlier rounds); a game's first call goes to a free slot whose prompt
+covers at least half of its own (another game of the same item, whose passage and question it shares), else to
+the free slot used least recently, so that a cold slot is taken before one holding another game's prefix.
+llama.cpp's own choice, the free slot whose prompt shares the most with the request, would put a new game in a
+slot holding another game's prompt when they share no more than the template's opening, while a slot stands cold;
+llama.cpp would then copy the evicted prompt to its prompt cache in host memory and back, so choosing here saves
+those copies and keeps a game's prefix even when that cache is full or off. The run's limiter holds as many
+requests in flight as the server has slots, so a free slot exists whenever a request is sent. A prompt longer than
+a slot's context fails its call with one line naming ``?ctx=``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ from oversight.weights import ALIASES, resolve_gguf
 
 MAX_SLOTS = 16
 DEFAULT_CTX_PER_SLOT = 4096
+#: a new game's first call takes a slot holding another game's prompt only when that prompt covers this much of its
+#: own (the same passage and question); a shared template opening alone does not take a slot from a live game
+SHARED_ENOUGH = 0.5
 HEALTH_WAIT = 30.0
 
 #: the only references to running servers, by backend; dropping one stops it, and exit drops them all
@@ -54,27 +58,38 @@ def _cores() -> int:
 
 
 class SlotChooser:
-    """Which of the server's slots each request takes: the free slot that last served the request's affinity key,
-    else the free slot used least recently (a cold one first). Calls without a key count as one key of their own."""
+    """Which of the server's slots each request takes: the free slot that last served the request's affinity key;
+    else the free slot whose last prompt shares the most with this one, if that is at least :data:`SHARED_ENOUGH` of
+    it; else the free slot used least recently (a cold one first). Calls without a key count as one key of their
+    own."""
 
     def __init__(self, slots: int) -> None:
         self._free = set(range(slots))
         #: slot → the key of the request it last served (its prompt is still there); a cold slot has no entry
         self._holds: dict[int, str | None] = {}
+        #: slot → the text of the prompt it last served
+        self._prompts: dict[int, str] = {}
         #: slot → when it was last given back, on a counter (-1: never used)
         self._used = [-1] * slots
         self._clock = 0
 
-    def take(self, affinity: str | None) -> int | None:
-        """A free slot for a request with this key, held until :meth:`give_back`; None when none is free (more
-        requests in flight than slots: the server queues it for the first slot to free up)."""
+    def take(self, affinity: str | None, prompt: str = "") -> int | None:
+        """A free slot for a request with this key and prompt text, held until :meth:`give_back`; None when none is
+        free (more requests in flight than slots: the server queues it for the first slot to free up)."""
         if not self._free:
             return None
         warm = [slot for slot in self._free if slot in self._holds and self._holds[slot] == affinity]
-        # of several slots holding the key's prefix (its calls overlapped), the latest holds the longest
-        slot = max(warm, key=self._used.__getitem__) if warm else min(self._free, key=self._used.__getitem__)
+        if warm:
+            # of several slots holding the key's prefix (its calls overlapped), the latest holds the longest
+            slot = max(warm, key=self._used.__getitem__)
+        else:
+            shared = {slot: _shared(self._prompts.get(slot, ""), prompt) for slot in self._free}
+            best = max(self._free, key=lambda slot: (shared[slot], -self._used[slot]))
+            enough = prompt and shared[best] >= SHARED_ENOUGH * len(prompt)
+            slot = best if enough else min(self._free, key=self._used.__getitem__)
         self._free.remove(slot)
         self._holds[slot] = affinity
+        self._prompts[slot] = prompt
         return slot
 
     def give_back(self, slot: int) -> None:
@@ -82,6 +97,16 @@ class SlotChooser:
         self._clock += 1
         self._used[slot] = self._clock
         self._free.add(slot)
+
+
+def _shared(a: str, b: str) -> int:
+    """How many characters ``a`` and ``b`` share from the start."""
+    return len(os.path.commonprefix([a, b]))
+
+
+def prompt_text(request: Request) -> str:
+    """The request's messages as one text, for comparing prompts by their common start."""
+    return "".join(f"\x00{message.role}\x01{message.content}" for message in request.messages)
 
 
 class LlamaCppBackend(ModelBackend):
@@ -134,7 +159,7 @@ class LlamaCppBackend(ModelBackend):
         """One chat completion request to the server, in the slot :class:`SlotChooser` picks for its affinity key."""
         if self._inner is None:
             raise RuntimeError(f"{self.spec.raw}: send before start")
-        slot = self._slots.take(request.affinity)
+        slot = self._slots.take(request.affinity, prompt_text(request))
         if slot is None:
             return await self._inner.send(request)
         try:
