@@ -221,8 +221,12 @@ async def judge_page(request: Request) -> Response:
     return _game_page(request, place)
 
 
-async def verdict(request: Request) -> Response:
-    """A verdict on the judge's current game; the run records it. Refused for any other game."""
+async def _posted_on_current_game(
+    request: Request,
+) -> tuple[JudgingSession, JudgePlace, dict[str, str], str] | Response:
+    """The session, the judge, the form and the game of a POST on the judge's current game; the judge's page again
+    when the game is no longer current (judged already: a second click, a reload, a page left open in another tab).
+    Refused for a judge not signed in and for another judge's game."""
     place = _place(request)
     if place is None:
         raise HTTPException(403, "sign in first")
@@ -231,10 +235,17 @@ async def verdict(request: Request) -> Response:
     game = fields.get("game", "")
     if game not in place.games:
         raise HTTPException(404, "no such game")
-    _, current, _ = session.progress(place)
-    if game != current:
-        # judged already (a second click, a reload): the page moves on
+    if game != session.progress(place)[1]:
         return RedirectResponse("/judge", status_code=303)
+    return session, place, fields, game
+
+
+async def verdict(request: Request) -> Response:
+    """A verdict on the judge's current game; the run records it. Refused for any other game."""
+    posted = await _posted_on_current_game(request)
+    if isinstance(posted, Response):
+        return posted
+    session, place, fields, game = posted
     if session.desk.answering(game):
         raise HTTPException(409, "the debaters are still answering your question: reload the page to see the answers")
     answer = _ANSWER.fullmatch(fields.get("answer", ""))
@@ -253,18 +264,10 @@ async def verdict(request: Request) -> Response:
 async def question(request: Request) -> Response:
     """A question on the judge's current game, for its players to answer before the page shows the game again.
     Refused for any other game, and for a game that takes no (more) questions."""
-    place = _place(request)
-    if place is None:
-        raise HTTPException(403, "sign in first")
-    fields = await read_form(request)
-    session = _session(request)
-    game = fields.get("game", "")
-    if game not in place.games:
-        raise HTTPException(404, "no such game")
-    _, current, _ = session.progress(place)
-    if game != current:
-        # judged already (a page left open in another tab): the page moves on
-        return RedirectResponse("/judge", status_code=303)
+    posted = await _posted_on_current_game(request)
+    if isinstance(posted, Response):
+        return posted
+    session, place, fields, game = posted
     # one line, as the players' transcript shows it
     text = " ".join(fields.get("question", "").split())
     if not 0 < len(text) <= MAX_QUESTION_CHARS:
