@@ -1,8 +1,8 @@
 """Prompt tokens computed versus reused from a backend's prompt cache: per call, and summed in ``summary.json``.
 
 llama.cpp's reply says it (``timings.cache_n``, ``usage.prompt_tokens_details.cached_tokens``), as do OpenAI and vLLM
-(``cached_tokens``); the transformers backend computes every prompt in full and says it reused none; scripted
-policies do not say. A call the response cache answers sent nothing and reuses nothing.
+(``cached_tokens``); the transformers backend says how much it took from its store of recent prompts' key/values
+(``?prefix_cache=0``: none); scripted policies do not say. A call the response cache answers sent nothing and reuses nothing.
 """
 
 from __future__ import annotations
@@ -59,21 +59,27 @@ def test_the_second_call_of_a_game_reuses_the_shared_prefix_on_llamacpp() -> Non
     assert second.computed_prompt_tokens + second.cached_prompt_tokens == second.prompt_tokens
 
 
-def test_the_transformers_backend_says_it_reused_nothing() -> None:
+@pytest.mark.parametrize("setting", ["", "?prefix_cache=0"])
+def test_the_transformers_backend_reuses_the_shared_prefix_unless_told_not_to(setting: str) -> None:
     pytest.importorskip("torch", reason="the local backend needs torch")
     pytest.importorskip("transformers", reason="the local backend needs transformers")
     offline = os.environ.get("HF_HUB_OFFLINE")
     os.environ["HF_HUB_OFFLINE"] = "1"
     try:
-        usages = _two_calls("local/smollm2-135m", max_connections=1)
+        first, second = _two_calls(f"local/smollm2-135m{setting}", max_connections=1)
     finally:
         if offline is None:
             os.environ.pop("HF_HUB_OFFLINE")
         else:
             os.environ["HF_HUB_OFFLINE"] = offline
-    for usage in usages:
-        assert usage.prompt_tokens >= 400
-        assert usage.cached_prompt_tokens == 0 and usage.computed_prompt_tokens == usage.prompt_tokens
+    assert first.prompt_tokens >= 400
+    assert first.cached_prompt_tokens == 0 and first.computed_prompt_tokens == first.prompt_tokens
+    if setting:
+        assert second.cached_prompt_tokens == 0 and second.computed_prompt_tokens == second.prompt_tokens
+        return
+    assert second.cached_prompt_tokens is not None and second.cached_prompt_tokens >= 0.8 * first.prompt_tokens
+    assert second.computed_prompt_tokens is not None and second.computed_prompt_tokens < 0.2 * second.prompt_tokens
+    assert second.computed_prompt_tokens + second.cached_prompt_tokens == second.prompt_tokens
 
 
 class ReportingServer(LoopbackServer):

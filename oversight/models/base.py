@@ -54,7 +54,7 @@ class Usage(BaseModel):
     completion_tokens: int = 0
     #: of the prompt tokens, how many the backend reused from its prompt (KV) cache instead of computing them:
     #: llama.cpp's ``timings.cache_n``, an OpenAI-compatible server's ``usage.prompt_tokens_details.cached_tokens``,
-    #: 0 from the transformers backend (it computes every prompt in full); None when the backend does not say
+    #: the transformers backend's count from its store of recent prompts; None when the backend does not say
     cached_prompt_tokens: int | None = None
 
     @property

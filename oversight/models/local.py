@@ -4,12 +4,24 @@ The model is a model folder (safetensors), a GGUF file (dequantised by transform
 (assembled by :mod:`oversight.weights`). Requests from concurrent games are batched dynamically: whatever
 arrives within a few milliseconds, up to ``?batch=N``, becomes one left-padded ``generate`` on a single worker
 thread, so the event loop stays free. Only requests with the same sampling settings share a batch, and greedy
-outputs equal one-at-a-time outputs (each row is cut at its own end of sequence and ``max_tokens``). No prompt
-is cached between calls, so every call's usage says it reused none (``cached_prompt_tokens=0``). With
+outputs equal one-at-a-time outputs (each row is cut at its own end of sequence and ``max_tokens``). With
 ``logprobs`` set, each token comes with its log-probability and the top alternatives from the raw logits.
 A batch that runs out of memory halves the batch size, and its calls are tried again, with backoff, as every
 backend's transient failures are (:mod:`oversight.models.reliable`); any other failure fails its calls. torch
 and transformers are imported on first use, on the worker thread.
+
+Prompts share long prefixes (a debater's system prompt, passage and question in both seatings of an item and in
+every round; a later round's transcript repeats the earlier one's), so the key/values of recent prompts are kept,
+least recently used dropped first, within ``?prefix_cache=MB`` of memory (default 1024; ``0`` turns reuse off). A
+prompt that starts with at least ``MIN_PREFIX`` tokens of a kept one starts from their key/values and computes only
+the rest; a prefix that several prompts of one batch share, and none kept, is computed once before the batch when
+that costs less than computing it in every row. In the batch each row's reused key/values sit in the cache
+columns and its remaining tokens after them, each part padded on the left, the mask hiding both gaps: rows with
+and without reuse still share one ``generate``. A call's usage says how many of its prompt tokens came from the
+store (``cached_prompt_tokens``; a prefix computed once for a batch counts as computed for the first call that
+uses it, as reused for the others). Reuse changes the floats in their last bits only; greedy outputs equal a fresh
+computation's in the tests, as batching's do. A model whose cache is not one plain key/value pair per layer
+(sliding windows, recurrent state) reuses nothing.
 
 ``?adapter=FOLDER`` loads a LoRA adapter (peft's format, e.g. a run's ``distilled-K/``) onto the model and merges
 it into the weights; the adapter's weights are part of the model's identity in the response cache.
@@ -21,7 +33,9 @@ import asyncio
 import contextlib
 import hashlib
 import importlib.util
-from collections import Counter
+import inspect
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -51,6 +65,10 @@ GATHER_WAIT = 0.005
 DEFAULT_TOP_LOGPROBS = 5
 #: how torch (CUDA or CPU allocator) says a batch did not fit
 _OOM_MESSAGES = ("out of memory", "can't allocate memory")
+#: shortest prefix worth reusing: a shorter one saves less than laying out its key/values costs
+MIN_PREFIX = 64
+#: memory kept for prompts' key/values (``?prefix_cache=MB``); a SmolLM2-135M token costs 45 KiB in float32
+PREFIX_CACHE_MB = 1024
 
 
 @dataclass
@@ -58,6 +76,83 @@ class _Job:
     prompt: list[int]
     settings: GenerationSettings
     future: asyncio.Future[Completion]
+
+
+@dataclass
+class _Prefix:
+    """A prompt's key/values, kept for later prompts that start with the same tokens."""
+
+    tokens: tuple[int, ...]
+    #: per layer (keys, values), each ``[1, heads, len(tokens), head_dim]``
+    layers: list[tuple[Any, Any]]
+    nbytes: int
+
+
+@dataclass
+class _Row:
+    """One row of a forward pass: its tokens, the first ``reused`` of them taken from ``prefix``."""
+
+    tokens: Sequence[int]
+    prefix: _Prefix | None = None
+    reused: int = 0
+
+
+def _common(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens ``a`` and ``b`` share from the start."""
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+class _PrefixStore:
+    """Prompts' key/values, least recently used dropped first once they take more than ``budget`` bytes."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.nbytes = 0
+        self._entries: OrderedDict[tuple[int, ...], _Prefix] = OrderedDict()
+
+    def lookup(self, tokens: Sequence[int], limit: int) -> tuple[_Prefix | None, int]:
+        """The entry sharing the longest prefix with ``tokens`` and that length (at most ``limit``); (None, 0) when
+        none shares ``MIN_PREFIX`` tokens."""
+        best, length, head = None, 0, tokens[:limit]
+        for entry in self._entries.values():
+            shared = _common(entry.tokens, head)
+            if shared > length:
+                best, length = entry, shared
+        if best is None or length < MIN_PREFIX:
+            return None, 0
+        self._entries.move_to_end(best.tokens)
+        return best, length
+
+    def add(self, entry: _Prefix) -> None:
+        """Keep ``entry``, dropping the entries it begins with (it serves their prompts too), then the least
+        recently used ones while over budget; an entry that begins a kept one is not kept again."""
+        n = len(entry.tokens)
+        for tokens in list(self._entries):
+            if len(tokens) >= n and tokens[:n] == entry.tokens:
+                self._entries.move_to_end(tokens)
+                return
+            if tokens == entry.tokens[: len(tokens)]:
+                self.nbytes -= self._entries.pop(tokens).nbytes
+        self._entries[entry.tokens] = entry
+        self.nbytes += entry.nbytes
+        while self.nbytes > self.budget:  # the new entry last, if it alone is over budget
+            self.nbytes -= self._entries.popitem(last=False)[1].nbytes
+
+
+def _prefill_pays(rows: list[_Row], shared: list[_Row]) -> bool:
+    """Whether computing the ``shared`` prefixes first (one forward pass) and then ``rows`` from them computes
+    fewer padded positions than ``rows`` alone: a batch pays for its widest row in every row. The prefixes are
+    kept either way once the batch is done, so only this batch's cost decides."""
+    if not shared:
+        return False
+    alone = len(rows) * max(len(row.tokens) - row.reused for row in rows)
+    first = len(shared) * max(len(prefix.tokens) - prefix.reused for prefix in shared)
+
+    def left(row: _Row) -> int:
+        longest = max((len(p.tokens) for p in shared if tuple(row.tokens[: len(p.tokens)]) == p.tokens), default=0)
+        return len(row.tokens) - max(row.reused, longest)
+
+    return first + len(rows) * max(map(left, rows)) < alone
 
 
 def _batch_key(settings: GenerationSettings) -> tuple[Any, ...]:
@@ -138,13 +233,25 @@ def load_pretrained(folder: Path, gguf_file: str | None) -> tuple[Any, Any]:
     return tokenizer, model.to("cuda" if cuda else "cpu")
 
 
+def _plain_cache(model: Any) -> bool:
+    """Whether ``model`` keeps one growing key/value tensor pair per layer, the only cache whose rows can be laid
+    out side by side and cut at any token (not sliding windows, not recurrent state)."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    if not model._supports_default_dynamic_cache():
+        return False
+    cache = DynamicCache(config=model.config.get_text_config(decoder=True))
+    return all(type(layer) is DynamicLayer for layer in cache.layers)
+
+
 class LocalBackend(ModelBackend):
     """A model run by HuggingFace transformers in this process, with requests from concurrent games batched."""
 
     slow_start: ClassVar[bool] = True
 
     provider: ClassVar[str] = "local"
-    known_params: ClassVar[frozenset[str]] = frozenset({"batch", "adapter"})
+    known_params: ClassVar[frozenset[str]] = frozenset({"batch", "adapter", "prefix_cache"})
     min_timeout: ClassVar[float] = LOCAL_MIN_TIMEOUT
 
     def __init__(self, spec: ModelSpec, options: BackendOptions) -> None:
@@ -160,6 +267,9 @@ class LocalBackend(ModelBackend):
         if self.adapter is not None:
             identity["adapter"] = adapter_identity(self.adapter)
         self.max_batch = spec.positive("batch", int, min(options.max_connections, MAX_BATCH))
+        # "0" turns reuse off, which a positive setting cannot say
+        off = spec.params.get("prefix_cache") == "0"
+        self.prefix_cache_mb = 0 if off else spec.positive("prefix_cache", int, PREFIX_CACHE_MB)
         self._identity = {"provider": self.provider, "model": spec.name, **identity, "runtime": f"transformers {version('transformers')}"}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oversight-local")
         self._model: Any = None
@@ -167,6 +277,10 @@ class LocalBackend(ModelBackend):
         self._eos: set[int] = set()
         self._pad = 0
         self._pending: list[_Job] = []
+        #: None when reuse is off or the model's cache cannot be laid out by rows (decided on load)
+        self._store: _PrefixStore | None = None
+        #: the model's forward takes ``logits_to_keep``: a prefill then skips the vocabulary projection
+        self._logits_to_keep = False
         self._arrived = asyncio.Event()
         self._batcher: asyncio.Task[None] | None = None
         #: how many batches of each size ran: shows whether concurrent games really shared a generate
@@ -219,6 +333,9 @@ class LocalBackend(ModelBackend):
         self._pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self._eos)
         self._tokenizer = tokenizer
         self._model = model.eval()
+        if self.prefix_cache_mb and _plain_cache(model):
+            self._store = _PrefixStore(self.prefix_cache_mb << 20)
+        self._logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
@@ -264,14 +381,16 @@ class LocalBackend(ModelBackend):
 
     def _generate(self, jobs: list[_Job]) -> list[Completion]:
         import torch
-        from transformers import GenerationConfig
+        from transformers import DynamicCache, GenerationConfig
 
         model, tokenizer = self._model, self._tokenizer
         settings = jobs[0].settings
-        width = max(len(job.prompt) for job in jobs)
-        # left padding: every row's last prompt token sits in the last column, where generation continues
-        input_ids = torch.tensor([[self._pad] * (width - len(j.prompt)) + j.prompt for j in jobs], device=model.device)
-        mask = torch.tensor([[0] * (width - len(j.prompt)) + [1] * len(j.prompt) for j in jobs], device=model.device)
+        rows, cached = self._plan(jobs)
+        input_ids, mask, cache, reused_width = self._layout(rows)
+        if self._store is not None and cache is None:
+            cache = DynamicCache()  # passed in, so this batch's key/values can be kept afterwards
+        width = input_ids.shape[1]
+        assert reused_width in (0, width - 1), "generate starts from all of each prompt or none of it"
         sampling = settings.temperature > 0
         # every knob set explicitly, so a model folder's own generation defaults (penalties, top-k) do not apply
         config = GenerationConfig(
@@ -291,15 +410,161 @@ class LocalBackend(ModelBackend):
             out = model.generate(
                 input_ids=input_ids,
                 attention_mask=mask,
+                cache=cache,
                 generation_config=config,
                 tokenizer=tokenizer if settings.stop else None,
                 return_dict_in_generate=True,
                 output_logits=settings.logprobs,
             )
+        if self._store is not None and not reused_width:
+            self._keep(rows, cache, 0, width)
         generated = out.sequences[:, width:].tolist()
-        return [self._completion(job, row, generated[row], out.logits) for row, job in enumerate(jobs)]
+        return [
+            self._completion(job, row, generated[row], out.logits, cached[row]) for row, job in enumerate(jobs)
+        ]
 
-    def _completion(self, job: _Job, row: int, ids: list[int], logits: Any) -> Completion:
+    def _plan(self, jobs: list[_Job]) -> tuple[list[_Row], list[int]]:
+        """Each job's row for ``generate``, and how many of its prompt tokens it took from the store.
+
+        Without reuse a row is its prompt, computed by ``generate``. With reuse, the prefixes that several jobs
+        share and no kept entry holds are computed first (once each, when that costs the batch less), then every
+        row's prompt but its last token in one pass from its longest kept prefix, the gaps between reused and
+        computed tokens masked; ``generate`` then starts from those key/values laid out without gaps, so decoding
+        attends over no more columns than without reuse. Tokens computed once for several jobs count as computed
+        for the first job that reuses them, as reused for the others.
+        """
+        if self._store is None:
+            return [_Row(job.prompt) for job in jobs], [0] * len(jobs)
+        rows = [self._row(job.prompt, len(job.prompt) - 1) for job in jobs]  # the last token's logits start generating
+        shared = [self._row(prefix, len(prefix) - 1) for prefix in self._shared(rows)]
+        computed: dict[tuple[int, ...], int] = {}
+        if _prefill_pays(rows, shared):
+            kept = self._prefill(shared)
+            computed = {entry.tokens: row.reused for row, entry in zip(shared, kept, strict=True)}
+            rows = [self._row(job.prompt, len(job.prompt) - 1) for job in jobs]
+        cached = []
+        for row in rows:
+            reused = row.reused
+            if row.prefix is not None and (start := computed.pop(row.prefix.tokens, None)) is not None:
+                reused -= max(0, min(row.reused, len(row.prefix.tokens)) - start)
+            cached.append(reused)
+        if not any(row.reused for row in rows):
+            return rows, cached
+        heads = [_Row(row.tokens[:-1], row.prefix, row.reused) for row in rows]
+        todo = [head for head in heads if head.reused < len(head.tokens)]
+        computed_heads = iter(self._prefill(todo) if todo else [])
+        prefixes = [next(computed_heads) if head.reused < len(head.tokens) else head.prefix for head in heads]
+        return [_Row(row.tokens, p, len(row.tokens) - 1) for row, p in zip(rows, prefixes, strict=True)], cached
+
+    def _row(self, tokens: Sequence[int], limit: int) -> _Row:
+        """``tokens`` as a row starting from the longest kept prefix (reusing at most ``limit`` tokens)."""
+        assert self._store is not None
+        prefix, reused = self._store.lookup(tokens, limit)
+        return _Row(tokens, prefix, reused)
+
+    def _shared(self, rows: list[_Row]) -> list[tuple[int, ...]]:
+        """The prefixes that two or more rows share beyond what they reuse already (by ``MIN_PREFIX`` at least),
+        longest first; one that begins another is left out, as the longer one serves its rows too."""
+        # in sorted order a row's longest prefix shared with any other row is the one shared with a neighbour
+        order = sorted(range(len(rows)), key=lambda i: rows[i].tokens)
+        shared = [0] * len(rows)
+        for a, b in zip(order, order[1:]):
+            n = min(_common(rows[a].tokens, rows[b].tokens), len(rows[a].tokens) - 1, len(rows[b].tokens) - 1)
+            shared[a], shared[b] = max(shared[a], n), max(shared[b], n)
+        wanted = {
+            tuple(row.tokens[:n])
+            for row, n in zip(rows, shared, strict=True)
+            if n >= MIN_PREFIX and n - row.reused >= MIN_PREFIX
+        }
+        longest = sorted(wanted, key=len, reverse=True)
+        return [p for i, p in enumerate(longest) if not any(q[: len(p)] == p for q in longest[:i])]
+
+    def _prefill(self, rows: list[_Row]) -> list[_Prefix]:
+        """Compute the rows' tokens in one forward pass, each from its reused prefix, and keep them."""
+        import torch
+        from transformers import DynamicCache
+
+        input_ids, mask, cache, reused_width = self._layout(rows)
+        cache = cache if cache is not None else DynamicCache()
+        # positions count only the tokens the mask shows, as generate's own do
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        extra = {"logits_to_keep": 1} if self._logits_to_keep else {}
+        with torch.inference_mode():
+            self._model(
+                input_ids=input_ids[:, reused_width:],
+                attention_mask=mask,
+                position_ids=positions[:, reused_width:],
+                cache=cache,
+                use_cache=True,
+                **extra,
+            )
+        return self._keep(rows, cache, reused_width, input_ids.shape[1])
+
+    def _layout(self, rows: list[_Row]) -> tuple[Any, Any, Any, int]:
+        """(input ids, attention mask, cache or None, width of the reused columns) for ``rows``.
+
+        The first columns hold each row's reused prefix, padded on the left, as key/values in the cache; the rest
+        hold its remaining tokens, padded on the left too, so every row's last token is in the last column. The
+        mask hides both gaps, and positions counted along it skip them, so each token sees exactly its own prompt.
+        Without reuse this is plain left padding.
+        """
+        import torch
+        from transformers import DynamicCache
+
+        device = self._model.device
+        reused_width = max(row.reused for row in rows)
+        new_width = max(len(row.tokens) - row.reused for row in rows)
+        ids, mask = [], []
+        for row in rows:
+            before, rest = reused_width - row.reused, list(row.tokens[row.reused :])
+            gap = new_width - len(rest)
+            ids.append([self._pad] * before + list(row.tokens[: row.reused]) + [self._pad] * gap + rest)
+            mask.append([0] * before + [1] * row.reused + [0] * gap + [1] * len(rest))
+        cache = None
+        if reused_width:
+            sample = next(row.prefix for row in rows if row.prefix is not None)
+            layers = []
+            for layer, pair in enumerate(sample.layers):
+                stacked = []
+                for kind, like in enumerate(pair):
+                    # zeros under the mask's gaps: any finite value would do
+                    tensor = like.new_zeros((len(rows), like.shape[1], reused_width, like.shape[3]))
+                    for i, row in enumerate(rows):
+                        if row.prefix is not None:
+                            kept = row.prefix.layers[layer][kind]
+                            tensor[i, :, reused_width - row.reused :] = kept[0, :, : row.reused]
+                    stacked.append(tensor)
+                layers.append((stacked[0], stacked[1]))
+            cache = DynamicCache(layers)
+        return (
+            torch.tensor(ids, device=device),
+            torch.tensor(mask, device=device),
+            cache,
+            reused_width,
+        )
+
+    def _keep(self, rows: list[_Row], cache: Any, reused_width: int, width: int) -> list[_Prefix]:
+        """Each row's key/values (its reused prefix and its computed tokens, without the gaps), kept in the store."""
+        import torch
+
+        assert self._store is not None
+        entries = []
+        for i, row in enumerate(rows):
+            computed = len(row.tokens) - row.reused
+            reused, rest = slice(reused_width - row.reused, reused_width), slice(width - computed, width)
+            layers = [
+                (
+                    torch.cat([layer.keys[i : i + 1, :, reused], layer.keys[i : i + 1, :, rest]], dim=2),
+                    torch.cat([layer.values[i : i + 1, :, reused], layer.values[i : i + 1, :, rest]], dim=2),
+                )
+                for layer in cache.layers
+            ]
+            entry = _Prefix(tuple(row.tokens), layers, sum(t.nbytes for pair in layers for t in pair))
+            self._store.add(entry)
+            entries.append(entry)
+        return entries
+
+    def _completion(self, job: _Job, row: int, ids: list[int], logits: Any, cached: int) -> Completion:
         settings = job.settings
         ids = ids[: settings.max_tokens]
         end = next((i + 1 for i, token in enumerate(ids) if token in self._eos), None)
@@ -311,8 +576,7 @@ class LocalBackend(ModelBackend):
         if cut is not None:
             text, finish = text[:cut], "stop"
         logprobs = self._logprobs(logits, row, ids, settings.top_logprobs or DEFAULT_TOP_LOGPROBS) if settings.logprobs else None
-        # every generate starts from an empty KV cache: the whole prompt is computed, none of it reused
-        usage = Usage(prompt_tokens=len(job.prompt), completion_tokens=len(ids), cached_prompt_tokens=0)
+        usage = Usage(prompt_tokens=len(job.prompt), completion_tokens=len(ids), cached_prompt_tokens=cached)
         return Completion(text=text, usage=usage, logprobs=logprobs, finish_reason=finish)
 
     def _logprobs(self, logits: Any, row: int, ids: list[int], k: int) -> list[TokenLogprob]:
@@ -337,7 +601,7 @@ class LocalBackend(ModelBackend):
         ]
 
     async def aclose(self) -> None:
-        """Stop batching, fail the requests still queued, and drop the model."""
+        """Stop batching, fail the requests still queued, and drop the model and the kept prefixes."""
         if self._batcher is not None:
             self._batcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -348,7 +612,7 @@ class LocalBackend(ModelBackend):
                 job.future.set_exception(ModelCallError(f"{self.spec.raw}: backend closed"))
         self._pending.clear()
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self._model = self._tokenizer = None
+        self._model = self._tokenizer = self._store = None
 
 
 __all__ = ["LocalBackend", "adapter_folder", "load_pretrained", "resolve_weights"]
