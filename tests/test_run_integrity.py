@@ -121,7 +121,7 @@ def test_a_run_says_what_made_it_and_what_each_call_sent(workdir: Path) -> None:
     shown = oversight_in_process("show", "run", record["game_id"][:8], "--prompts")
     assert shown.returncode == 0, shown.stderr
     judge_call = shown.stdout[shown.stdout.rindex("· judge ·"):]
-    assert "You judge a debate about a story you cannot read." in judge_call
+    assert "You cannot read the story. Each debater defends a different answer" in judge_call
     assert record["question"] in judge_call
 
 
