@@ -10,10 +10,11 @@ many prompt tokens were reused (``cached_prompt_tokens``). Settings: ``?slots=N`
 the cores, since llama.cpp's threads wait for each other at every step).
 
 Each request names its slot (llama.cpp's ``id_slot``), chosen here by :class:`SlotChooser`: a slot keeps the
-prompt it last served, so a call goes back to the free slot that last served its affinity key (the calls of one
-game share the passage, the question and the earlier rounds); a game's first call goes to a free slot whose prompt
-covers at least half of its own (another game of the same item, whose passage and question it shares), else to
-the free slot used least recently, so that a cold slot is taken before one holding another game's prefix.
+prompt it last served, so a call goes to the free slot whose prompt covers at least half of its own and the most of
+it: the slot of the game's earlier calls (they share the passage, the question and the earlier rounds), of
+another game of the same item, or, for a judge, of another game's judge (the same rules and question); else to the
+free slot that last served the game, else to the free slot used least recently, so that a cold slot is taken
+before one holding another game's prefix.
 llama.cpp's own choice, the free slot whose prompt shares the most with the request, would put a new game in a
 slot holding another game's prompt when they share no more than the template's opening, while a slot stands cold;
 llama.cpp would then copy the evicted prompt to its prompt cache in host memory and back, so choosing here saves
@@ -58,10 +59,11 @@ def _cores() -> int:
 
 
 class SlotChooser:
-    """Which of the server's slots each request takes: the free slot that last served the request's affinity key;
-    else the free slot whose last prompt shares the most with this one, if that is at least :data:`SHARED_ENOUGH` of
-    it; else the free slot used least recently (a cold one first). Calls without a key count as one key of their
-    own."""
+    """Which of the server's slots each request takes: the free slot whose last prompt shares the most with this one,
+    if that is at least :data:`SHARED_ENOUGH` of it (of equals, the slot that last served the request's affinity
+    key); else the free slot that last served the key (a prompt of the game in another role: the judge after its
+    speakers); else the free slot used least recently (a cold one first). Calls without a key count as one key of
+    their own."""
 
     def __init__(self, slots: int) -> None:
         self._free = set(range(slots))
@@ -78,15 +80,17 @@ class SlotChooser:
         free (more requests in flight than slots: the server queues it for the first slot to free up)."""
         if not self._free:
             return None
-        warm = [slot for slot in self._free if slot in self._holds and self._holds[slot] == affinity]
-        if warm:
-            # of several slots holding the key's prefix (its calls overlapped), the latest holds the longest
-            slot = max(warm, key=self._used.__getitem__)
+        own = [slot for slot in self._free if slot in self._holds and self._holds[slot] == affinity]
+        shared = {slot: _shared(self._prompts.get(slot, ""), prompt) for slot in self._free}
+        # most shared first; of equals, the key's own slot, then the one used last (when a key's calls overlapped,
+        # the last of its slots holds its longest prompt)
+        best = max(self._free, key=lambda slot: (shared[slot], slot in own, self._used[slot]))
+        if prompt and shared[best] >= SHARED_ENOUGH * len(prompt):
+            slot = best
+        elif own:
+            slot = max(own, key=self._used.__getitem__)
         else:
-            shared = {slot: _shared(self._prompts.get(slot, ""), prompt) for slot in self._free}
-            best = max(self._free, key=lambda slot: (shared[slot], -self._used[slot]))
-            enough = prompt and shared[best] >= SHARED_ENOUGH * len(prompt)
-            slot = best if enough else min(self._free, key=self._used.__getitem__)
+            slot = min(self._free, key=self._used.__getitem__)
         self._free.remove(slot)
         self._holds[slot] = affinity
         self._prompts[slot] = prompt
