@@ -6,8 +6,9 @@ the speakers' protocols (``consultancy``, ``debate``) on 2 items each. Older com
 settings: *judge alone* (blind and expert, limit 10) and *speakers* (consultancy and debate, limit 2). Each
 checkout plays both, as ``python -m oversight tournament CONFIG --no-cache --out RUN`` in a process of its own
 with the checkout first on ``PYTHONPATH`` (the earlier commit from a ``git worktree``), alternating checkouts
-each repetition so that a change in the machine's load falls on both. The response cache is off, and the
-embedded weights must already be in place (``oversight models``).
+each repetition so that a change in the machine's load falls on both. Both play the same items: this checkout's
+version of the demo's task, written to a JSON lines file that each checkout reads (built-in tasks change between
+commits). The response cache is off, and the embedded weights must already be in place (``oversight models``).
 
 For each run the table gives the wall time and, from its transcripts, the prompt tokens sent, those the backend
 says it computed (sent minus reused from its prompt cache; ``-`` where the backend did not say) and the tokens
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from bench_openai import _revision, write_section
+
+from oversight.tasks import load_task
 
 HEADING = "## The demo tournament, before and after, side by side"
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,10 +68,10 @@ def toml_value(value: Any) -> str:
     return str(value)
 
 
-def workload_config(demo: dict[str, Any], name: str, protocols: list[str], limit: int) -> str:
-    """The demo's players, judges and settings, playing ``protocols`` on ``limit`` items."""
-    lines = [f"name = {toml_value('demo-' + name.replace(' ', '-'))}"]
-    for key in ("task", "seed", "max_connections"):
+def workload_config(demo: dict[str, Any], name: str, protocols: list[str], limit: int, task: Path) -> str:
+    """The demo's players, judges and settings, playing ``protocols`` on the first ``limit`` items of ``task``."""
+    lines = [f"name = {toml_value('demo-' + name.replace(' ', '-'))}", f"task = {toml_value(str(task))}"]
+    for key in ("seed", "max_connections"):
         lines.append(f"{key} = {toml_value(demo[key])}")
     lines += [f"limit = {limit}", f"protocols = {toml_value(protocols)}", "", "[settings]"]
     lines += [f"{key} = {toml_value(value)}" for key, value in demo["settings"].items()]
@@ -145,10 +148,13 @@ def main() -> None:
         subprocess.run(["git", "worktree", "add", "--detach", str(old), args.before], cwd=ROOT, check=True,
                        capture_output=True)
         try:
+            task = work / f"{demo['task']}.jsonl"
+            items = load_task(demo["task"], demo["seed"]).items
+            task.write_text("".join(item.model_dump_json() + "\n" for item in items), encoding="utf-8")
             configs = []
             for name, protocols, limit in WORKLOADS:
                 path = work / f"{name.replace(' ', '-')}.toml"
-                path.write_text(workload_config(demo, name, protocols, limit), encoding="utf-8")
+                path.write_text(workload_config(demo, name, protocols, limit, task), encoding="utf-8")
                 configs.append((name, path))
             played: list[Played] = []
             for repetition in range(args.repeat):

@@ -3,10 +3,14 @@ that throughput a real debate run gets, and that run's prompt tokens: sent, comp
 prompt cache, and the unique-token floor (its games' distinct text, tokenised once).
 
 Each backend is measured in its own subprocess, so peak RSS (``resource.getrusage``) belongs to that backend
-alone. Prints a markdown section::
+alone. With ``--before REV`` the same debate run is also played by that commit (a ``git worktree``, first on
+``PYTHONPATH``, through its own CLI, on this checkout's task written to a file so both play the same items); the
+prompt tokens llama.cpp computed are counted from each reply's ``timings.prompt_n``, which commits before the usage
+fields did not record. Prints a markdown section::
 
     python benchmarks/bench_local.py                  # SmolLM2 on both backends, qwen2.5-coder-1.5b on llamacpp
     python benchmarks/bench_local.py --spec local/smollm2-135m
+    python benchmarks/bench_local.py --spec llamacpp/qwen2.5-coder-0.5b --before 0dc998a
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import datetime
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -30,10 +35,11 @@ from typing import Any
 from oversight.models import create_backend
 from oversight.models.base import BackendOptions, ChatMessage, GenerationSettings, ModelBackend
 from oversight.models.pool import ModelPool
-from oversight.records import GameRecord, UsageTotals
+from oversight.records import UsageTotals
 from oversight.runner import RunConfig, execute
 from oversight.tasks import load_task
 
+ROOT = Path(__file__).resolve().parent.parent
 SPECS = ["llamacpp/smollm2-135m", "local/smollm2-135m", "llamacpp/qwen2.5-coder-1.5b"]
 LEVELS = (1, 4, 8, 16)
 TOPICS = [
@@ -75,10 +81,18 @@ async def _rates(
     return prompt_tokens / wall, completion_tokens / wall
 
 
-def _distinct_texts(record: GameRecord, passages: dict[str, str]) -> list[str]:
-    """The text a game is made of, each piece once: passage, question, choices, and every turn."""
-    turns = [turn.content for turn in record.turns]
-    return [passages.get(record.item_id, ""), record.question, *record.choices, *turns]
+def _distinct_texts(record: dict[str, Any], passages: dict[str, str]) -> list[str]:
+    """The text a game is made of, each piece once: passage, question, choices, and every turn (from a record as
+    written to the log, by any commit)."""
+    turns = [turn["content"] for turn in record["turns"]]
+    return [passages.get(record["item_id"], ""), record["question"], *record["choices"], *turns]
+
+
+def _span(records: list[dict[str, Any]]) -> float:
+    """Seconds from the first game's start to the last game's end: the run's time without loading the model."""
+    starts = [datetime.fromisoformat(r["started_at"]) for r in records]
+    ends = [datetime.fromisoformat(r["finished_at"]) for r in records]
+    return (max(ends) - min(starts)).total_seconds()
 
 
 def _token_counter(backend: ModelBackend) -> Callable[[str], int]:
@@ -110,11 +124,9 @@ async def _floor(spec: str, games: list[list[str]]) -> int:
         await backend.aclose()
 
 
-async def _debate(spec: str, games: int, max_tokens: int, load: float) -> dict[str, Any]:
-    """A real one-round debate run (``execute``, as the CLI runs it) over ``games`` games, concurrency 16.
-
-    Its wall time includes loading the model once more; the load measured just before is taken off.
-    """
+async def _debate(spec: str, games: int, max_tokens: int) -> dict[str, Any]:
+    """A real one-round debate run (``execute``, as the CLI runs it) over ``games`` games, concurrency 16; its wall
+    time runs from the first game's start to the last one's end."""
     with tempfile.TemporaryDirectory() as tmp:
         config = RunConfig(
             protocol="debate",
@@ -126,10 +138,9 @@ async def _debate(spec: str, games: int, max_tokens: int, load: float) -> dict[s
             cache=False,
             max_connections=max(LEVELS),
         )
-        start = time.perf_counter()
         result = await execute(config, ["bench_local"])
-        wall = time.perf_counter() - start - load
         records = result.folder.records()
+    logged = [record.model_dump(mode="json") for record in records]
     usage = UsageTotals()  # as summary.json sums it
     for call in (call for record in records for call in record.calls):
         usage.add(call)
@@ -143,12 +154,89 @@ async def _debate(spec: str, games: int, max_tokens: int, load: float) -> dict[s
         "reuse_reported_calls": usage.reuse_reported_calls,
         "cached_prompt_tokens": usage.cached_prompt_tokens,
         "computed_prompt_tokens": usage.computed_prompt_tokens,
-        "wall": wall,
+        "wall": _span(logged),
+        "distinct": [_distinct_texts(record, passages) for record in logged],
+    }
+
+
+def _share(debate: dict[str, Any], prefill: float, decode: float) -> float:
+    """The time a backend kept fully busy would need for the run's tokens, over the run's wall time: how well the
+    orchestrator fed the backend (turns within a game wait for each other). Prompt tokens the backend reused from
+    its prompt cache cost it next to nothing, so only those it computed count."""
+    return (debate["computed_prompt_tokens"] / prefill + debate["completion_tokens"] / decode) / debate["wall"]
+
+
+#: run as ``python -c`` with an earlier commit first on the import path: its own CLI plays the run, and the prompt
+#: tokens llama.cpp says it computed (``timings.prompt_n`` of each chat completion) are counted into a JSON file
+_COUNTING_DRIVER = """
+import json, runpy, sys
+import openai
+
+counted = {"calls": 0, "said": 0, "computed": 0}
+post = openai.AsyncOpenAI.post
+
+async def counting(self, path, *args, **kwargs):
+    response = await post(self, path, *args, **kwargs)
+    timings = (getattr(response, "model_extra", None) or {}).get("timings") or {}
+    counted["calls"] += 1
+    if "prompt_n" in timings:
+        counted["said"] += 1
+        counted["computed"] += timings["prompt_n"]
+    return response
+
+openai.AsyncOpenAI.post = counting
+out, sys.argv = sys.argv[1], ["oversight", *sys.argv[2:]]
+code = 0
+try:
+    runpy.run_module("oversight", run_name="__main__", alter_sys=True)
+except SystemExit as stop:
+    code = stop.code or 0
+with open(out, "w") as f:
+    json.dump(counted, f)
+sys.exit(code)
+"""
+
+
+def _before_debate(spec: str, games: int, max_tokens: int, source: Path, task: Path) -> dict[str, Any]:
+    """The same debate run as :func:`_debate`, played by the checkout at ``source`` through its own CLI."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run, counts = Path(tmp) / "run", Path(tmp) / "counted.json"
+        argv = [
+            sys.executable, "-c", _COUNTING_DRIVER, str(counts), "run", "debate", "--task", str(task),
+            "--limit", str(games // 2), "--model", spec, "--rounds", "1", "--set", f"max_tokens={max_tokens}",
+            "--no-cache", "--max-connections", str(max(LEVELS)), "--out", str(run),
+        ]
+        done = subprocess.run(argv, env={**os.environ, "PYTHONPATH": str(source)}, capture_output=True, text=True)
+        if done.returncode not in (0, 3):  # 3: some games failed, which the figures show
+            sys.exit(f"{spec} at {source}: exit {done.returncode}\n{done.stderr[-2000:]}")
+        records = [json.loads(line) for line in (run / "transcripts.jsonl").open(encoding="utf-8")]
+        counted = json.loads(counts.read_text())
+    calls = [call for record in records for call in record["calls"]]
+    sent = sum(call["usage"]["prompt_tokens"] for call in calls)
+    if spec.startswith("llamacpp/"):
+        reported, computed = counted["said"], counted["computed"]
+    else:  # the transformers backend kept no key/values between calls: it computed every prompt in full
+        reported, computed = len(calls), sent
+    passages = {item.id: item.passage or "" for item in load_task(str(task)).items}
+    return {
+        "games": len(records),
+        "complete": sum(r["status"] == "complete" for r in records),
+        "prompt_tokens": sent,
+        "completion_tokens": sum(call["usage"]["completion_tokens"] for call in calls),
+        "calls": len(calls),
+        "reuse_reported_calls": reported,
+        "cached_prompt_tokens": sent - computed,
+        "computed_prompt_tokens": computed,
+        "wall": _span(records),
         "distinct": [_distinct_texts(record, passages) for record in records],
     }
 
 
-async def measure(spec: str, max_tokens: int, games: int) -> dict[str, Any]:
+async def measure(
+    spec: str, max_tokens: int, games: int, before: tuple[str, Path, Path] | None = None
+) -> dict[str, Any]:
+    """The sweep and the debate run of one backend; with ``before`` (the commit's name, its checkout and the task
+    file), the debate run once more at that commit."""
     load_before = os.getloadavg()[0]
     pool = ModelPool(BackendOptions(max_connections=max(LEVELS)))  # no response cache: every call is generated
     try:
@@ -160,23 +248,24 @@ async def measure(spec: str, max_tokens: int, games: int) -> dict[str, Any]:
         prefill = (await _rates(pool, spec, _readings(2 * max(LEVELS)), max(LEVELS), 1))[0]
     finally:
         await pool.aclose()
-    debate = await _debate(spec, games, max_tokens, load) if games else None
+    debate = await _debate(spec, games, max_tokens) if games else None
     if debate:
-        # the time a backend kept fully busy would need for the run's tokens: its share of the wall time shows
-        # how well the orchestrator fed the backend (turns within a game wait for each other); prompt tokens it
-        # reused from its prompt cache cost it next to nothing, so they are left out
-        computed = debate["prompt_tokens"] - debate["cached_prompt_tokens"]
-        busy = computed / prefill + debate["completion_tokens"] / tps[max(LEVELS)]
-        debate["share"] = busy / debate["wall"]
+        debate["share"] = _share(debate, prefill, tps[max(LEVELS)])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-    if debate:
-        # the model once more, for its tokenizer only: after the peak memory is read, so that stays the run's
-        debate["floor"] = await _floor(spec, debate.pop("distinct"))
+    earlier = None
+    if debate and before:
+        earlier = _before_debate(spec, games, max_tokens, before[1], before[2])
+        earlier["share"] = _share(earlier, prefill, tps[max(LEVELS)])
+        earlier["commit"] = before[0]
+    for run in (debate, earlier):
+        if run:
+            # the model once more, for its tokenizer only: after the peak memory is read, so that stays the run's
+            run["floor"] = await _floor(spec, run.pop("distinct"))
     # other work on the machine shows up here: the figures are only as good as the machine was idle
     system_load = f"{load_before:.1f} / {os.getloadavg()[0]:.1f}"
     return {
         "spec": spec, "load": load, "tps": tps, "prefill": prefill, "peak_mb": peak_mb, "debate": debate,
-        "system_load": system_load,
+        "before": earlier, "system_load": system_load,
     }
 
 
@@ -206,8 +295,8 @@ def _markdown(results: list[dict[str, Any]], command: str, max_tokens: int) -> s
         ),
         f"- **prefill**: prompt tokens/s, {top} prompts of ~600 tokens in flight, one token generated each.",
         (
-            f"- **debate run**: `execute()` of a one-round debate ({max_tokens}-token turns, {top} connections) "
-            "minus the load time; **busy share** = (prompt tokens computed / prefill + generated tokens / tok/s "
+            f"- **debate run**: `execute()` of a one-round debate ({max_tokens}-token turns, {top} connections), "
+            "first game's start to last game's end; **busy share** = (prompt tokens computed / prefill + generated tokens / tok/s "
             f"@{top}) / wall time: how much of the time the orchestrator kept the backend as busy as it can be."
         ),
         "- **load avg**: the machine's 1-minute load average before / after (this benchmark itself adds about 2).",
@@ -236,29 +325,36 @@ def _markdown(results: list[dict[str, Any]], command: str, max_tokens: int) -> s
     if debates:
         lines += [
             "",
-            "Prompt tokens of the debate run:",
+            "Prompt tokens of the debate run, and with `--before` the same run played by an earlier commit:",
             "",
             "- **sent**: prompt tokens of every call; **computed** / **reused**: of the calls whose backend says "
-            "(llama.cpp's `timings`, the transformers backend's own count: it reuses none), those it computed and "
-            "those it took from its prompt cache; **reported** = such calls / all calls.",
+            "(llama.cpp's `timings`; the transformers backend's own count, which before it kept key/values was "
+            "every prompt token), those it computed and those it took from its prompt cache; **reported** = such "
+            "calls / all calls.",
             "- **floor**: the unique-token floor, per game the tokens of its distinct text (passage, question, "
             "choices, every turn) counted once, by the model's tokenizer, summed over the games.",
+            "- **wall**: first game's start to last game's end, from the records; **busy share** as above, with "
+            "this checkout's measured rates.",
             "",
-            "| backend | sent | computed | reused | reported | floor | sent / floor | computed / floor |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| backend | commit | sent | computed | reused | reported | floor | sent / floor | computed / floor "
+            "| generated | wall (s) | busy share |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in debates:
-            d = r["debate"]
-            reported = d["reuse_reported_calls"]
-            computed, reused = "-", "-"
-            if reported:
-                computed, reused = f"{d['computed_prompt_tokens']:,}", f"{d['cached_prompt_tokens']:,}"
-            per_floor = f"{d['computed_prompt_tokens'] / d['floor']:.1f}×" if reported and d["floor"] else "-"
-            sent_floor = f"{d['prompt_tokens'] / d['floor']:.1f}×" if d["floor"] else "-"
-            lines.append(
-                f"| `{r['spec']}` | {d['prompt_tokens']:,} | {computed} | {reused} | {reported}/{d['calls']} "
-                f"| {d['floor']:,} | {sent_floor} | {per_floor} |"
-            )
+            for d in (r["before"], r["debate"]):
+                if not d:
+                    continue
+                reported = d["reuse_reported_calls"]
+                computed, reused = "-", "-"
+                if reported:
+                    computed, reused = f"{d['computed_prompt_tokens']:,}", f"{d['cached_prompt_tokens']:,}"
+                per_floor = f"{d['computed_prompt_tokens'] / d['floor']:.2f}×" if reported and d["floor"] else "-"
+                sent_floor = f"{d['prompt_tokens'] / d['floor']:.2f}×" if d["floor"] else "-"
+                lines.append(
+                    f"| `{r['spec']}` | {d.get('commit', 'this checkout')} | {d['prompt_tokens']:,} | {computed} "
+                    f"| {reused} | {reported}/{d['calls']} | {d['floor']:,} | {sent_floor} | {per_floor} "
+                    f"| {d['completion_tokens']:,} | {d['wall']:.1f} | {d['share']:.0%} |"
+                )
     return "\n".join(lines)
 
 
@@ -267,19 +363,37 @@ def main() -> None:
     parser.add_argument("--spec", action="append", help="backend spec to measure (repeatable; default: all three)")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--games", type=int, default=16, help="debate games for the run share (0: skip)")
+    parser.add_argument("--before", help="an earlier commit to play the debate run too")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--before-source", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--task-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         # no debate on the 1.5B model: it would take as long as the sweep again
         games = 0 if "1.5b" in args.child else args.games
-        print(json.dumps(asyncio.run(measure(args.child, args.max_tokens, games))))
+        before = (args.before, args.before_source, args.task_file) if args.before else None
+        print(json.dumps(asyncio.run(measure(args.child, args.max_tokens, games, before))))
         return
     results = []
-    for spec in args.spec or SPECS:
-        child = [sys.executable, __file__, "--child", spec, "--max-tokens", str(args.max_tokens), "--games", str(args.games)]
-        print(f"measuring {spec} …", file=sys.stderr, flush=True)
-        out = subprocess.run(child, check=True, stdout=subprocess.PIPE, text=True).stdout
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
+        extra: list[str] = []
+        if args.before:
+            source, task = Path(tmp) / "before", Path(tmp) / "mini-stories.jsonl"
+            subprocess.run(["git", "worktree", "add", "--detach", str(source), args.before], cwd=ROOT, check=True,
+                           capture_output=True)
+            items = load_task("mini-stories").items
+            task.write_text("".join(item.model_dump_json() + "\n" for item in items), encoding="utf-8")
+            extra = ["--before", args.before, "--before-source", str(source), "--task-file", str(task)]
+        try:
+            for spec in args.spec or SPECS:
+                child = [sys.executable, __file__, "--child", spec, "--max-tokens", str(args.max_tokens),
+                         "--games", str(args.games), *extra]
+                print(f"measuring {spec} …", file=sys.stderr, flush=True)
+                out = subprocess.run(child, check=True, stdout=subprocess.PIPE, text=True).stdout
+                results.append(json.loads(out.strip().splitlines()[-1]))
+        finally:
+            if args.before:
+                subprocess.run(["git", "worktree", "remove", "--force", str(source)], cwd=ROOT, capture_output=True)
     print(_markdown(results, " ".join(["python", "benchmarks/bench_local.py", *sys.argv[1:]]), args.max_tokens))
 
 
