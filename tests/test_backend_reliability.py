@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -31,6 +30,8 @@ from oversight.models.cache import default_cache_path
 from oversight.models.scripted import ScriptedBackend
 from oversight.runner import RunConfig, execute
 from oversight.weights import MODELS_DIR_ENV, models_dir
+
+from .conftest import hub_offline
 
 QUESTION = [ChatMessage(role="user", content="What is 2+2? Reply with the number only.")]
 SHORT = GenerationSettings(max_tokens=8)
@@ -85,15 +86,10 @@ def local(loop: asyncio.AbstractEventLoop) -> Iterator[Subject]:
     """SmolLM2-135M under transformers, loaded once for the module."""
     for module in ("torch", "transformers", "gguf", "accelerate"):
         pytest.importorskip(module, reason="the local backend needs torch, transformers, gguf and accelerate")
-    offline = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"  # loading must never need the model hub
-    subject = make_subject("local/smollm2-135m")
-    yield subject
-    loop.run_until_complete(subject.backend.aclose())
-    if offline is None:
-        os.environ.pop("HF_HUB_OFFLINE")
-    else:
-        os.environ["HF_HUB_OFFLINE"] = offline
+    with hub_offline():
+        subject = make_subject("local/smollm2-135m")
+        yield subject
+        loop.run_until_complete(subject.backend.aclose())
 
 
 @pytest.fixture(scope="module")

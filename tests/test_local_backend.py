@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,8 @@ pytest.importorskip("transformers", reason="the local backend needs transformers
 
 from oversight.models.local import LocalBackend
 
+from .conftest import hub_offline
+
 SPEC = "local/smollm2-135m"
 JUDGE = [
     ChatMessage(role="system", content="You answer multiple-choice questions."),
@@ -45,15 +46,10 @@ PROMPTS = [
 
 @pytest.fixture(scope="module")
 def backend(loop: asyncio.AbstractEventLoop) -> Iterator[ReliableBackend]:
-    offline = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"  # loading must never need the model hub
-    backend = create_backend(SPEC, BackendOptions(max_connections=8))
-    yield backend
-    loop.run_until_complete(backend.aclose())
-    if offline is None:
-        os.environ.pop("HF_HUB_OFFLINE")
-    else:
-        os.environ["HF_HUB_OFFLINE"] = offline
+    with hub_offline():
+        backend = create_backend(SPEC, BackendOptions(max_connections=8))
+        yield backend
+        loop.run_until_complete(backend.aclose())
 
 
 def _ask(loop: asyncio.AbstractEventLoop, backend: ReliableBackend, prompt: str, settings: GenerationSettings) -> Completion:

@@ -4,7 +4,6 @@ key/values, on the real SmolLM2-135M, with greedy outputs and logprobs as a fres
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +16,8 @@ pytest.importorskip("torch", reason="the local backend needs torch (pip install 
 pytest.importorskip("transformers", reason="the local backend needs transformers")
 
 from oversight.models.local import MIN_PREFIX, LocalBackend, _Prefix, _prefill_pays, _PrefixStore, _Row
+
+from .conftest import hub_offline
 
 SPEC = "local/smollm2-135m"
 SYSTEM = (
@@ -53,16 +54,11 @@ def _backend(spec: str) -> ReliableBackend:
 @pytest.fixture(scope="module")
 def backends(loop: asyncio.AbstractEventLoop) -> Iterator[tuple[ReliableBackend, ReliableBackend]]:
     """(fresh, reusing): the same model with the store off, and with it on."""
-    offline = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"  # loading must never need the model hub
-    fresh, reusing = _backend(f"{SPEC}?prefix_cache=0"), _backend(SPEC)
-    yield fresh, reusing
-    for backend in (fresh, reusing):
-        loop.run_until_complete(backend.aclose())
-    if offline is None:
-        os.environ.pop("HF_HUB_OFFLINE")
-    else:
-        os.environ["HF_HUB_OFFLINE"] = offline
+    with hub_offline():
+        fresh, reusing = _backend(f"{SPEC}?prefix_cache=0"), _backend(SPEC)
+        yield fresh, reusing
+        for backend in (fresh, reusing):
+            loop.run_until_complete(backend.aclose())
 
 
 def _ask(loop: asyncio.AbstractEventLoop, backend: ReliableBackend, user: str, settings: GenerationSettings) -> Completion:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from oversight.runner import RunConfig, execute
 from oversight.show import usage_sheet
 from oversight.tasks import load_task
 
-from .conftest import API_KEY
+from .conftest import API_KEY, hub_offline
 
 QUESTIONS = ("Who is mentioned first in these stories?", "Which story is the shortest?")
 ONE_TOKEN = GenerationSettings(max_tokens=1)
@@ -63,15 +62,8 @@ def test_the_second_call_of_a_game_reuses_the_shared_prefix_on_llamacpp() -> Non
 def test_the_transformers_backend_reuses_the_shared_prefix_unless_told_not_to(setting: str) -> None:
     pytest.importorskip("torch", reason="the local backend needs torch")
     pytest.importorskip("transformers", reason="the local backend needs transformers")
-    offline = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    try:
+    with hub_offline():
         first, second = _two_calls(f"local/smollm2-135m{setting}", max_connections=1)
-    finally:
-        if offline is None:
-            os.environ.pop("HF_HUB_OFFLINE")
-        else:
-            os.environ["HF_HUB_OFFLINE"] = offline
     assert first.prompt_tokens >= 400
     assert first.cached_prompt_tokens == 0 and first.computed_prompt_tokens == first.prompt_tokens
     if setting:
