@@ -160,29 +160,29 @@ def test_store_keeps_the_longest_and_drops_the_least_recently_used() -> None:
     store.add(_entry(base))
     longer = _entry((*base, 1, 2, 3))
     store.add(longer)  # begins with the first entry, which it replaces
-    assert store.lookup([*base, 1, 2, 9], limit=1000) == (longer, MIN_PREFIX + 2)
+    assert store.lookup((*base, 1, 2, 9), limit=1000) == (longer, MIN_PREFIX + 2)
     store.add(_entry(base))  # begins a kept entry: nothing to add
     assert store.nbytes == len(longer.tokens)
-    assert store.lookup([*base[:-1], -1], limit=1000) == (None, 0)  # shares fewer than MIN_PREFIX tokens
-    assert store.lookup([*base, 1, 2, 3], limit=MIN_PREFIX) == (longer, MIN_PREFIX)  # at most limit tokens
+    assert store.lookup((*base[:-1], -1), limit=1000) == (None, 0)  # shares fewer than MIN_PREFIX tokens
+    assert store.lookup((*base, 1, 2, 3), limit=MIN_PREFIX) == (longer, MIN_PREFIX)  # at most limit tokens
     other = _entry(tuple(range(1000, 1000 + MIN_PREFIX)))
     store.add(other)
-    store.lookup(list(longer.tokens), limit=1000)  # used: the other one is now the least recently used
+    store.lookup(longer.tokens, limit=1000)  # used: the other one is now the least recently used
     store.add(_entry(tuple(range(2000, 2000 + MIN_PREFIX))))
     assert store.nbytes <= store.budget
-    assert store.lookup(list(other.tokens), limit=1000) == (None, 0)
-    assert store.lookup(list(longer.tokens), limit=1000)[0] is longer
+    assert store.lookup(other.tokens, limit=1000) == (None, 0)
+    assert store.lookup(longer.tokens, limit=1000)[0] is longer
     store.add(_entry(tuple(range(5000, 5000 + 4 * MIN_PREFIX))))  # larger than the whole budget: not kept
     assert store.nbytes <= store.budget
 
 
 def test_a_shared_prefix_is_computed_first_only_when_the_batch_is_cheaper_for_it() -> None:
     passage = tuple(range(300))
-    seatings = [_Row([*passage, seat, *range(10, 50)]) for seat in (1, 2)]
+    seatings = [_Row((*passage, seat, *range(10, 50))) for seat in (1, 2)]
     assert _prefill_pays(seatings, [_Row(passage)])
     # two rows of sixteen share a prefix, but a longer row sets the batch's width all the same
-    rows = [_Row([*range(MIN_PREFIX), seat, *range(1000)]) for seat in (1, 2)]
-    rows += [_Row([5000 + i, *range(1100)]) for i in range(14)]
+    rows = [_Row((*range(MIN_PREFIX), seat, *range(1000))) for seat in (1, 2)]
+    rows += [_Row((5000 + i, *range(1100))) for i in range(14)]
     assert not _prefill_pays(rows, [_Row(tuple(range(MIN_PREFIX)))])
     assert not _prefill_pays(seatings, [])
 

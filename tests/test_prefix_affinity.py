@@ -249,3 +249,40 @@ def test_a_new_game_takes_the_slot_of_another_game_of_its_item_and_a_cold_slot_o
     # the first item in its other seating: shares rules, passage and question, so it takes game 1's slot
     same_item = chooser.take("game 3", rules + "passage one" * 60 + "You are Debater B.")
     assert same_item == first
+
+
+def test_a_judge_takes_another_judges_slot_before_its_own_games_and_its_own_game_before_a_cold_one() -> None:
+    """A game's judge shares little with its game's speaker prompt (no passage) but its rules and question with
+    another game's judge; with neither free slot sharing half of its prompt, it takes its own game's slot."""
+    from oversight.models.llamacpp import SlotChooser
+
+    speaker, judge_rules = "S" * 200 + "passage one" * 60, "J" * 600
+    chooser = SlotChooser(3)
+    spoke = chooser.take("game 1", speaker)
+    judged = chooser.take("game 2", judge_rules + "transcript of game 2")
+    assert spoke is not None and judged is not None
+    chooser.give_back(spoke)
+    chooser.give_back(judged)
+    # game 1's judge: its own slot shares nothing; game 2's judge slot shares the rules, most of its prompt
+    assert chooser.take("game 1", judge_rules + "transcript of game 1") == judged
+    # game 3's first call shares under half with every slot: the cold one, not a slot holding a live game
+    cold = chooser.take("game 3", "S" * 200 + "passage two" * 60)
+    assert cold not in (spoke, judged)
+    chooser.give_back(cold)
+    chooser.give_back(judged)
+    # game 1's next call shares under half with each free slot: it goes back to game 1's latest slot
+    assert chooser.take("game 1", "another prompt altogether") == judged
+
+
+def test_the_shared_prefix_of_two_prompts() -> None:
+    from oversight.models.base import shared_prefix
+
+    assert shared_prefix("abcdef", "abcxyz") == 3
+    assert shared_prefix("abc", "abcdef") == shared_prefix("abcdef", "abc") == 3
+    assert shared_prefix("same", "same") == 4
+    assert shared_prefix("", "abc") == shared_prefix("xbc", "abc") == 0
+    assert shared_prefix((1, 2, 3, 4), (1, 2, 9)) == 2
+    long = "rules " * 2000
+    assert shared_prefix(long + "A", long + "B") == len(long)
+    with pytest.raises(TypeError):
+        shared_prefix([1, 2], (1, 2))

@@ -37,7 +37,15 @@ from typing import Any, ClassVar
 import openai
 
 from oversight.errors import FatalRunError, UserError
-from oversight.models.base import LOCAL_MIN_TIMEOUT, BackendOptions, Completion, ModelBackend, ModelSpec, Request
+from oversight.models.base import (
+    LOCAL_MIN_TIMEOUT,
+    BackendOptions,
+    Completion,
+    ModelBackend,
+    ModelSpec,
+    Request,
+    shared_prefix,
+)
 from oversight.models.openai_backend import OpenAIBackend
 from oversight.models.retry import Failure
 from oversight.weights import ALIASES, resolve_gguf
@@ -67,33 +75,32 @@ class SlotChooser:
 
     def __init__(self, slots: int) -> None:
         self._free = set(range(slots))
-        #: slot → the key of the request it last served (its prompt is still there); a cold slot has no entry
-        self._holds: dict[int, str | None] = {}
-        #: slot → the text of the prompt it last served
-        self._prompts: dict[int, str] = {}
+        #: slot → the key and the prompt text of the request it last served (its prompt is still there); a cold slot
+        #: has no entry
+        self._last: dict[int, tuple[str | None, str]] = {}
         #: slot → when it was last given back, on a counter (-1: never used)
         self._used = [-1] * slots
         self._clock = 0
 
-    def take(self, affinity: str | None, prompt: str = "") -> int | None:
+    def take(self, affinity: str | None, prompt: str) -> int | None:
         """A free slot for a request with this key and prompt text, held until :meth:`give_back`; None when none is
         free (more requests in flight than slots: the server queues it for the first slot to free up)."""
         if not self._free:
             return None
-        own = [slot for slot in self._free if slot in self._holds and self._holds[slot] == affinity]
-        shared = {slot: _shared(self._prompts.get(slot, ""), prompt) for slot in self._free}
+        held = {slot: self._last[slot] for slot in self._free if slot in self._last}  # free, and not cold
+        own = [slot for slot, (key, _) in held.items() if key == affinity]
+        shared = {slot: shared_prefix(text, prompt) for slot, (_, text) in held.items()}
         # most shared first; of equals, the key's own slot, then the one used last (when a key's calls overlapped,
         # the last of its slots holds its longest prompt)
-        best = max(self._free, key=lambda slot: (shared[slot], slot in own, self._used[slot]))
-        if prompt and shared[best] >= SHARED_ENOUGH * len(prompt):
+        best = max(self._free, key=lambda slot: (shared.get(slot, 0), slot in own, self._used[slot]))
+        if prompt and shared.get(best, 0) >= SHARED_ENOUGH * len(prompt):
             slot = best
         elif own:
             slot = max(own, key=self._used.__getitem__)
         else:
             slot = min(self._free, key=self._used.__getitem__)
         self._free.remove(slot)
-        self._holds[slot] = affinity
-        self._prompts[slot] = prompt
+        self._last[slot] = (affinity, prompt)
         return slot
 
     def give_back(self, slot: int) -> None:
@@ -101,11 +108,6 @@ class SlotChooser:
         self._clock += 1
         self._used[slot] = self._clock
         self._free.add(slot)
-
-
-def _shared(a: str, b: str) -> int:
-    """How many characters ``a`` and ``b`` share from the start."""
-    return len(os.path.commonprefix([a, b]))
 
 
 def prompt_text(request: Request) -> str:

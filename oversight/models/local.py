@@ -35,7 +35,6 @@ import hashlib
 import importlib.util
 import inspect
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -55,6 +54,7 @@ from oversight.models.base import (
     TokenLogprob,
     TopLogprob,
     Usage,
+    shared_prefix,
 )
 from oversight.models.retry import Failure
 from oversight.weights import ALIASES, resolve_gguf
@@ -73,7 +73,7 @@ PREFIX_CACHE_MB = 1024
 
 @dataclass
 class _Job:
-    prompt: list[int]
+    prompt: tuple[int, ...]
     settings: GenerationSettings
     future: asyncio.Future[Completion]
 
@@ -92,14 +92,9 @@ class _Prefix:
 class _Row:
     """One row of a forward pass: its tokens, the first ``reused`` of them taken from ``prefix``."""
 
-    tokens: Sequence[int]
+    tokens: tuple[int, ...]
     prefix: _Prefix | None = None
     reused: int = 0
-
-
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many tokens ``a`` and ``b`` share from the start."""
-    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
 class _PrefixStore:
@@ -110,12 +105,12 @@ class _PrefixStore:
         self.nbytes = 0
         self._entries: OrderedDict[tuple[int, ...], _Prefix] = OrderedDict()
 
-    def lookup(self, tokens: Sequence[int], limit: int) -> tuple[_Prefix | None, int]:
+    def lookup(self, tokens: tuple[int, ...], limit: int) -> tuple[_Prefix | None, int]:
         """The entry sharing the longest prefix with ``tokens`` and that length (at most ``limit``); (None, 0) when
         none shares ``MIN_PREFIX`` tokens."""
         best, length, head = None, 0, tokens[:limit]
         for entry in self._entries.values():
-            shared = _common(entry.tokens, head)
+            shared = shared_prefix(entry.tokens, head)
             if shared > length:
                 best, length = entry, shared
         if best is None or length < MIN_PREFIX:
@@ -149,7 +144,7 @@ def _prefill_pays(rows: list[_Row], shared: list[_Row]) -> bool:
     first = len(shared) * max(len(prefix.tokens) - prefix.reused for prefix in shared)
 
     def left(row: _Row) -> int:
-        longest = max((len(p.tokens) for p in shared if tuple(row.tokens[: len(p.tokens)]) == p.tokens), default=0)
+        longest = max((len(p.tokens) for p in shared if row.tokens[: len(p.tokens)] == p.tokens), default=0)
         return len(row.tokens) - max(row.reused, longest)
 
     return first + len(rows) * max(map(left, rows)) < alone
@@ -302,7 +297,7 @@ class LocalBackend(ModelBackend):
             tokenize=True,
             return_dict=True,
         )["input_ids"]
-        job = _Job(list(prompt), request.settings, asyncio.get_running_loop().create_future())
+        job = _Job(tuple(prompt), request.settings, asyncio.get_running_loop().create_future())
         self._pending.append(job)
         self._arrived.set()
         if self._batcher is None:
@@ -446,7 +441,7 @@ class LocalBackend(ModelBackend):
         for row in rows:
             reused = row.reused
             if row.prefix is not None and (start := computed.pop(row.prefix.tokens, None)) is not None:
-                reused -= max(0, min(row.reused, len(row.prefix.tokens)) - start)
+                reused -= max(0, row.reused - start)
             cached.append(reused)
         if not any(row.reused for row in rows):
             return rows, cached
@@ -456,7 +451,7 @@ class LocalBackend(ModelBackend):
         prefixes = [next(computed_heads) if head.reused < len(head.tokens) else head.prefix for head in heads]
         return [_Row(row.tokens, p, len(row.tokens) - 1) for row, p in zip(rows, prefixes, strict=True)], cached
 
-    def _row(self, tokens: Sequence[int], limit: int) -> _Row:
+    def _row(self, tokens: tuple[int, ...], limit: int) -> _Row:
         """``tokens`` as a row starting from the longest kept prefix (reusing at most ``limit`` tokens)."""
         assert self._store is not None
         prefix, reused = self._store.lookup(tokens, limit)
@@ -469,10 +464,10 @@ class LocalBackend(ModelBackend):
         order = sorted(range(len(rows)), key=lambda i: rows[i].tokens)
         shared = [0] * len(rows)
         for a, b in zip(order, order[1:]):
-            n = min(_common(rows[a].tokens, rows[b].tokens), len(rows[a].tokens) - 1, len(rows[b].tokens) - 1)
+            n = min(shared_prefix(rows[a].tokens, rows[b].tokens), len(rows[a].tokens) - 1, len(rows[b].tokens) - 1)
             shared[a], shared[b] = max(shared[a], n), max(shared[b], n)
         wanted = {
-            tuple(row.tokens[:n])
+            row.tokens[:n]
             for row, n in zip(rows, shared, strict=True)
             if n >= MIN_PREFIX and n - row.reused >= MIN_PREFIX
         }
@@ -559,7 +554,7 @@ class LocalBackend(ModelBackend):
                 )
                 for layer in cache.layers
             ]
-            entry = _Prefix(tuple(row.tokens), layers, sum(t.nbytes for pair in layers for t in pair))
+            entry = _Prefix(row.tokens, layers, sum(t.nbytes for pair in layers for t in pair))
             self._store.add(entry)
             entries.append(entry)
         return entries
