@@ -34,11 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from bench_openai import _revision, write_section
-
-from oversight.tasks import load_task
+from earlier import ROOT, earlier_checkout, write_task
 
 HEADING = "## The demo tournament, before and after, side by side"
-ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "oversight" / "tournaments" / "default.toml"
 #: the demo's work as two tournaments any commit can play: (name, protocols, items per protocol)
 WORKLOADS = (("judge alone", ["blind", "expert"], 10), ("speakers", ["consultancy", "debate"], 2))
@@ -144,13 +142,8 @@ def main() -> None:
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp:
         work = Path(tmp)
-        old = work / "before"
-        subprocess.run(["git", "worktree", "add", "--detach", str(old), args.before], cwd=ROOT, check=True,
-                       capture_output=True)
-        try:
-            task = work / f"{demo['task']}.jsonl"
-            items = load_task(demo["task"], demo["seed"]).items
-            task.write_text("".join(item.model_dump_json() + "\n" for item in items), encoding="utf-8")
+        with earlier_checkout(args.before, work / "before") as old:
+            task = write_task(demo["task"], demo["seed"], work / f"{demo['task']}.jsonl")
             configs = []
             for name, protocols, limit in WORKLOADS:
                 path = work / f"{name.replace(' ', '-')}.toml"
@@ -163,8 +156,6 @@ def main() -> None:
                     for name, path in configs:
                         played.append(play(checkout, source, path, name, work))
                         print(f"{checkout} · {name}: {played[-1].wall:.1f} s", file=sys.stderr)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, capture_output=True)
     end_load = os.getloadavg()[0]
     played.sort(key=lambda p: p.checkout != before_label)
     header = (f"{started:%Y-%m-%d %H:%M} UTC · {os.cpu_count()} cores ({platform.machine()}) · Python "

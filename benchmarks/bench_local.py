@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -26,11 +27,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from earlier import earlier_checkout, write_task
 
 from oversight.models import create_backend
 from oversight.models.base import BackendOptions, ChatMessage, GenerationSettings, ModelBackend
@@ -39,7 +42,6 @@ from oversight.records import UsageTotals
 from oversight.runner import RunConfig, execute
 from oversight.tasks import load_task
 
-ROOT = Path(__file__).resolve().parent.parent
 SPECS = ["llamacpp/smollm2-135m", "local/smollm2-135m", "llamacpp/qwen2.5-coder-1.5b"]
 LEVELS = (1, 4, 8, 16)
 TOPICS = [
@@ -172,13 +174,12 @@ _COUNTING_DRIVER = """
 import json, runpy, sys
 import openai
 
-counted = {"calls": 0, "said": 0, "computed": 0}
+counted = {"said": 0, "computed": 0}
 post = openai.AsyncOpenAI.post
 
 async def counting(self, path, *args, **kwargs):
     response = await post(self, path, *args, **kwargs)
     timings = (getattr(response, "model_extra", None) or {}).get("timings") or {}
-    counted["calls"] += 1
     if "prompt_n" in timings:
         counted["said"] += 1
         counted["computed"] += timings["prompt_n"]
@@ -375,25 +376,18 @@ def main() -> None:
         print(json.dumps(asyncio.run(measure(args.child, args.max_tokens, games, before))))
         return
     results = []
-    with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp, contextlib.ExitStack() as stack:
         extra: list[str] = []
         if args.before:
-            source, task = Path(tmp) / "before", Path(tmp) / "mini-stories.jsonl"
-            subprocess.run(["git", "worktree", "add", "--detach", str(source), args.before], cwd=ROOT, check=True,
-                           capture_output=True)
-            items = load_task("mini-stories").items
-            task.write_text("".join(item.model_dump_json() + "\n" for item in items), encoding="utf-8")
+            source = stack.enter_context(earlier_checkout(args.before, Path(tmp) / "before"))
+            task = write_task("mini-stories", 0, Path(tmp) / "mini-stories.jsonl")
             extra = ["--before", args.before, "--before-source", str(source), "--task-file", str(task)]
-        try:
-            for spec in args.spec or SPECS:
-                child = [sys.executable, __file__, "--child", spec, "--max-tokens", str(args.max_tokens),
-                         "--games", str(args.games), *extra]
-                print(f"measuring {spec} …", file=sys.stderr, flush=True)
-                out = subprocess.run(child, check=True, stdout=subprocess.PIPE, text=True).stdout
-                results.append(json.loads(out.strip().splitlines()[-1]))
-        finally:
-            if args.before:
-                subprocess.run(["git", "worktree", "remove", "--force", str(source)], cwd=ROOT, capture_output=True)
+        for spec in args.spec or SPECS:
+            child = [sys.executable, __file__, "--child", spec, "--max-tokens", str(args.max_tokens),
+                     "--games", str(args.games), *extra]
+            print(f"measuring {spec} …", file=sys.stderr, flush=True)
+            out = subprocess.run(child, check=True, stdout=subprocess.PIPE, text=True).stdout
+            results.append(json.loads(out.strip().splitlines()[-1]))
     print(_markdown(results, " ".join(["python", "benchmarks/bench_local.py", *sys.argv[1:]]), args.max_tokens))
 
 
