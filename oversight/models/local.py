@@ -234,7 +234,9 @@ def _plain_cache(model: Any) -> bool:
     from transformers import DynamicCache
     from transformers.cache_utils import DynamicLayer
 
-    if not model._supports_default_dynamic_cache():
+    # a private method of transformers' models: a release without it leaves reuse off rather than failing the load
+    supports = getattr(model, "_supports_default_dynamic_cache", None)
+    if supports is None or not supports():
         return False
     cache = DynamicCache(config=model.config.get_text_config(decoder=True))
     return all(type(layer) is DynamicLayer for layer in cache.layers)
